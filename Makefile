@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:  `make serve` (the service on the shipped model)  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test lint install-service install-dev browser
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# The service alone: no TensorFlow.
+$(VENV)/.service: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Service + trainer + test tools.
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[train,test]"
+	touch $@ $(VENV)/.service
+
+install-service: $(VENV)/.service
+install-dev: $(VENV)/.dev
+
+serve: $(VENV)/.service
+	$(BIN)/python -m service
+
+# Headless Chromium for the web-page test (Debian packages); the test skips with a reason without it.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) ; } || \
+	  echo "note: chromium not installed; the browser test will be skipped"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check service training tests scripts
+	$(BIN)/ruff format --check service training tests scripts
+
+test: $(VENV)/.dev browser lint
+	$(BIN)/python -m pytest

@@ -1,0 +1,107 @@
+"""The onnxruntime session for one exported model: providers, threads, and the model's own metadata.
+
+The ONNX file is self-describing (see training/export.py): input size, fit rule and padding come from its
+metadata_props, so nothing about the model is duplicated by hand here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from service.fitting import PAD_RGB, fit_image, unfit_probability
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+class ModelLoadError(RuntimeError):
+    """The model file or the requested execution provider cannot be used."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    input_name: str
+    output_name: str
+    input_size: int
+    fit_mode: str
+    pad_rgb: tuple[int, int, int]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_session(cls, session: ort.InferenceSession, path: Path) -> ModelInfo:
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        missing = [k for k in ("cutout.input_size", "cutout.fit") if k not in meta]
+        if missing:
+            raise ModelLoadError(f"{path} lacks the metadata the service needs: {', '.join(missing)} (export it with `python -m training export`)")
+        pad = tuple(int(v) for v in meta.get("cutout.pad_rgb", ",".join(map(str, PAD_RGB))).split(","))
+        return cls(
+            name=meta.get("cutout.name", path.stem),
+            input_name=session.get_inputs()[0].name,
+            output_name=session.get_outputs()[0].name,
+            input_size=int(meta["cutout.input_size"]),
+            fit_mode=meta["cutout.fit"],
+            pad_rgb=pad,  # type: ignore[arg-type]
+            metadata=meta,
+        )
+
+    def metadata_json(self, key: str) -> dict:
+        return json.loads(self.metadata.get(key, "{}"))
+
+
+def choose_providers(provider: str) -> list[str]:
+    """auto: CUDA when this onnxruntime build has it, else CPU. cuda: CUDA or a clear failure, never a silent CPU."""
+    available = ort.get_available_providers()
+    if provider == "cpu":
+        return [PROVIDERS["cpu"]]
+    if provider == "cuda":
+        if PROVIDERS["cuda"] not in available:
+            raise ModelLoadError(
+                "CUTOUT_PROVIDER=cuda but this onnxruntime has no CUDA provider "
+                f"(available: {', '.join(available)}); install onnxruntime-gpu or use CUTOUT_PROVIDER=cpu|auto"
+            )
+        return [PROVIDERS["cuda"]]
+    if provider == "auto":
+        return [p for p in (PROVIDERS["cuda"], PROVIDERS["cpu"]) if p in available]
+    raise ModelLoadError(f"unknown provider {provider!r}; expected auto, cpu or cuda")
+
+
+class Segmenter:
+    """Runs the person-segmentation model on PIL images; returns probability maps at the image's size."""
+
+    def __init__(self, model_path: str | Path, provider: str = "auto", intra_op_threads: int = 0, inter_op_threads: int = 1):
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise ModelLoadError(f"model file not found: {self.path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads  # 0: one per core
+        options.inter_op_num_threads = inter_op_threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        wanted = choose_providers(provider)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=wanted)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelLoadError(f"could not load {self.path}: {exc}") from exc
+        if provider == "cuda" and self.session.get_providers()[0] != PROVIDERS["cuda"]:
+            raise ModelLoadError("CUTOUT_PROVIDER=cuda but no usable GPU was found (onnxruntime fell back to CPU)")
+        self.info = ModelInfo.from_session(self.session, self.path)
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def predict_model_size(self, batch: np.ndarray) -> np.ndarray:
+        """NHWC float32 RGB 0..255 at the model size -> N x size x size probabilities."""
+        (output,) = self.session.run([self.info.output_name], {self.info.input_name: batch.astype(np.float32)})
+        return output[..., 0]
+
+    def predict(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> float32 person probability (H x W, 0..1) at the image's own size."""
+        fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
+        prob = self.predict_model_size(fitted[None])[0]
+        return unfit_probability(prob, placement, image.width, image.height)

@@ -1,0 +1,105 @@
+"""Shared fixtures: generated datasets, a small model trained and exported by the project's own code,
+and real photos. Everything heavy is built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+REAL_DATA = SHARED / "data" / "people_segmentation"
+BACKBONE = SHARED / "weights" / "resnet50_imagenet_notop.h5"
+PHOTOS = Path(__file__).parent / "data" / "photos"  # a few real photos with their masks, shipped with the tests
+SHIPPED_MODEL = ROOT / "models" / "cutout-person.onnx"
+TINY_SIZE = 64
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def shapes_on_noise(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, np.ndarray]:
+    """A noisy photo with one bright ellipse or rectangle: the mask is the shape (easy to learn)."""
+    noise = rng.integers(0, 90, size=(height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(noise)
+    mask = Image.new("L", (width, height), 0)
+    box = sorted(rng.integers(0, width, 2)), sorted(rng.integers(0, height, 2))
+    xy = [box[0][0], box[1][0], max(box[0][1], box[0][0] + 8), max(box[1][1], box[1][0] + 8)]
+    colour = tuple(int(c) for c in rng.integers(170, 255, 3))
+    draw_image, draw_mask = ImageDraw.Draw(image), ImageDraw.Draw(mask)
+    if rng.random() < 0.5:
+        draw_image.ellipse(xy, fill=colour)
+        draw_mask.ellipse(xy, fill=1)
+    else:
+        draw_image.rectangle(xy, fill=colour)
+        draw_mask.rectangle(xy, fill=1)
+    return image, np.asarray(mask)
+
+
+def make_dataset(root: Path, count: int = 24, layout: str = "kaggle", mask_scale: int = 1, seed: int = 0, size=(72, 56)) -> Path:
+    """Write a dataset of shapes on noise. layout: 'kaggle' (with split files) or 'folders'."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    stems = []
+    for i in range(count):
+        image, mask = shapes_on_noise(rng, *size)
+        stem = f"sample-{i:03d}"
+        image.save(root / "images" / f"{stem}.jpg", quality=95)
+        Image.fromarray((mask * mask_scale).astype(np.uint8)).save(root / "masks" / f"{stem}.png")
+        stems.append(stem)
+    if layout == "kaggle":
+        (root / "segmentation").mkdir(exist_ok=True)
+        n_val = max(2, count // 4)
+        (root / "segmentation" / "train.txt").write_text("\n".join(stems[n_val:]) + "\n")
+        (root / "segmentation" / "val.txt").write_text("\n".join(stems[:n_val]) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("shapes"), count=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, shapes_dataset) -> Path:
+    """A real (short) training run of the real architecture at 64 px, from scratch."""
+    from training.fit import FitConfig, fit
+
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    fit(FitConfig(data=str(shapes_dataset), out=str(out), size=TINY_SIZE, batch_size=4, epochs=2, steps_per_epoch=6,
+                  backbone_weights="none", lr=1e-3))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory, tiny_run) -> Path:
+    """The tiny run exported by the project's export code (fp32, with parity check and metadata)."""
+    from training.export import export
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    export(tiny_run, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served_model(tmp_path_factory) -> Path:
+    """The model the service tests run: the shipped one when present (it needs no TensorFlow)."""
+    if SHIPPED_MODEL.exists():
+        return SHIPPED_MODEL
+    pytest.importorskip("tensorflow", reason="no shipped model and no TensorFlow to export a test model")
+    return tmp_path_factory.getfixturevalue("tiny_onnx")
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Path]:
+    files = sorted(PHOTOS.glob("*.jpg"))
+    assert files, f"test photos missing from {PHOTOS}"
+    return files
+
+
+def photo_mask(photo: Path) -> np.ndarray:
+    return np.asarray(Image.open(photo.with_suffix(".png")), dtype=np.float32)

@@ -1,0 +1,96 @@
+"""Compositing, cropping, thresholds and refinement: pure functions on arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service import compose
+from service.refine import box_mean, guided_filter
+from service.removal import CutoutOptions, MaskOptions, OptionError, render_cutout, render_mask
+
+
+@pytest.fixture
+def scene():
+    photo = Image.new("RGB", (40, 30), (0, 0, 255))
+    prob = np.zeros((30, 40), np.float32)
+    prob[10:20, 5:15] = 0.9
+    prob[10:20, 15:16] = 0.3
+    return photo, prob
+
+
+def test_soft_and_hard_alpha(scene):
+    _, prob = scene
+    soft = compose.alpha_from_probability(prob)
+    hard = compose.alpha_from_probability(prob, threshold=0.5)
+    assert soft[15, 10] == 230 and soft[15, 15] == 76 and soft[0, 0] == 0
+    assert set(np.unique(hard)) == {0, 255} and hard[15, 15] == 0
+
+
+def test_cutout_on_color_and_image(scene):
+    photo, prob = scene
+    alpha = compose.alpha_from_probability(prob, 0.5)
+    rgba = compose.cutout(photo, alpha)
+    assert rgba.mode == "RGBA" and rgba.getpixel((10, 15)) == (0, 0, 255, 255) and rgba.getpixel((0, 0))[3] == 0
+    on_red = compose.on_color(photo, alpha, compose.parse_color("#ff0000"))
+    assert on_red.getpixel((0, 0)) == (255, 0, 0, 255) and on_red.getpixel((10, 15)) == (0, 0, 255, 255)
+    background = Image.new("RGB", (400, 100), (0, 255, 0))
+    on_green = compose.on_image(photo, alpha, background)
+    assert on_green.size == photo.size and on_green.getpixel((0, 0)) == (0, 255, 0, 255)
+
+
+def test_parse_color_with_alpha():
+    assert compose.parse_color("#10203040") == (16, 32, 48, 64)
+    assert compose.parse_color("#102030") == (16, 32, 48, 255)
+
+
+def test_bbox_crop_and_margin(scene):
+    photo, prob = scene
+    options = CutoutOptions(crop=True, crop_margin=2, refine=False)
+    result = render_cutout(photo, prob, options)
+    assert result.image.size == (10 + 4, 10 + 4)
+    assert result.bbox == (2, 2, 12, 12)
+    assert compose.subject_bbox(np.zeros((5, 5), np.uint8)) is None
+
+
+def test_max_size_scales_the_bbox(scene):
+    photo, prob = scene
+    result = render_cutout(photo, prob, CutoutOptions(max_size=20))
+    assert result.image.size == (20, 15) and result.bbox == (2, 5, 8, 10)
+
+
+def test_jpeg_needs_a_background(scene):
+    photo, prob = scene
+    with pytest.raises(OptionError, match="jpeg"):
+        render_cutout(photo, prob, CutoutOptions(format="jpeg"))
+    assert render_cutout(photo, prob, CutoutOptions(format="jpeg", bg_color="#ffffff")).image.mode == "RGBA"
+
+
+def test_mask_render(scene):
+    _, prob = scene
+    result = render_mask(prob, MaskOptions(threshold=0.5))
+    assert result.image.mode == "L" and result.image.size == (40, 30) and result.bbox == (5, 10, 15, 20)
+
+
+def test_option_validation():
+    for bad in ({"threshold": 1.5}, {"bg_color": "red"}, {"max_size": 0}, {"format": "gif"}, {"crop_margin": -1}):
+        with pytest.raises(ValueError):
+            CutoutOptions(**bad)
+
+
+def test_box_mean_matches_a_direct_window_mean():
+    x = np.random.default_rng(0).random((9, 11)).astype(np.float32)
+    got = box_mean(x, 2)
+    for i, j in [(0, 0), (4, 5), (8, 10), (3, 0)]:
+        window = x[max(0, i - 2) : i + 3, max(0, j - 2) : j + 3]
+        assert got[i, j] == pytest.approx(window.mean(), rel=1e-5)
+
+
+def test_guided_filter_snaps_a_blurry_mask_to_the_photo_edge():
+    photo = np.zeros((60, 60, 3), np.float32)
+    photo[:, 30:] = 255  # a sharp vertical edge
+    blurry = np.clip((np.arange(60) - 20) / 20, 0, 1)[None, :].repeat(60, 0).astype(np.float32)  # ramp 20..40
+    refined = guided_filter(photo, blurry, radius=4, eps=1e-4)
+    assert refined[:, 27].mean() < blurry[:, 27].mean() - 0.1
+    assert refined[:, 33].mean() > blurry[:, 33].mean() + 0.1

@@ -1,0 +1,115 @@
+"""Export to ONNX (parity, metadata, int8) and evaluation through the serving path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+
+from service.segmenter import Segmenter  # noqa: E402
+from tests.conftest import ROOT, TINY_SIZE  # noqa: E402
+from training import dataset  # noqa: E402
+from training.evaluate import boundary_f, evaluate_segmenter, load_truth, run_evaluation, write_report  # noqa: E402
+from training.export import ExportError, export, load_trained_model  # noqa: E402
+
+
+def test_onnx_contract(tiny_onnx):
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert inp.name == "image" and inp.type == "tensor(float)" and list(inp.shape[1:]) == [TINY_SIZE, TINY_SIZE, 3]
+    assert not isinstance(inp.shape[0], int)  # dynamic batch
+    assert out.name == "mask"
+    batch = np.random.default_rng(0).uniform(0, 255, (3, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    probs = session.run(None, {"image": batch})[0]
+    assert probs.shape == (3, TINY_SIZE, TINY_SIZE, 1) and probs.min() >= 0 and probs.max() <= 1
+    assert onnx.load(str(tiny_onnx)).opset_import[0].version == 17
+
+
+def test_onnx_matches_keras(tiny_run, tiny_onnx):
+    model, _ = load_trained_model(tiny_run, TINY_SIZE)
+    batch = np.random.default_rng(1).uniform(0, 255, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    assert np.max(np.abs(session.run(None, {"image": batch})[0] - model.predict(batch, verbose=0))) <= 1e-4
+
+
+def test_metadata_round_trip(tiny_run, tiny_onnx):
+    segmenter = Segmenter(tiny_onnx, provider="cpu")
+    meta = segmenter.info.metadata
+    assert segmenter.info.input_size == TINY_SIZE and segmenter.info.fit_mode == "stretch"
+    assert meta["cutout.precision"] == "fp32" and meta["cutout.name"] == "tiny"
+    assert float(meta["cutout.parity_max_abs_diff"]) <= 1e-4
+    assert json.loads(meta["cutout.train_metrics"]) == json.loads((tiny_run / "metrics.json").read_text())
+    assert json.loads(meta["cutout.training_config"])["size"] == TINY_SIZE
+    for key in ("cutout.version", "cutout.git_commit", "cutout.created", "cutout.training_data", "cutout.preprocessing", "cutout.pad_rgb"):
+        assert meta[key], key
+
+
+def test_int8_export_is_checked_against_fp32(tiny_run, tmp_path):
+    out = tmp_path / "tiny-int8.onnx"
+    cwd_before = set(os.listdir(os.getcwd()))
+    summary = export(tiny_run, out, precision="int8", calibration_images=8, check_images=4, force=True)
+    assert set(os.listdir(os.getcwd())) == cwd_before  # quantization scratch files stayed in a temp dir
+    assert {"fp32_iou", "int8_iou", "iou_loss"} <= summary.keys()
+    graph_ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= graph_ops
+    segmenter = Segmenter(out, provider="cpu")
+    assert segmenter.info.metadata["cutout.precision"] == "int8"
+    prob = segmenter.predict(Image.new("RGB", (50, 30), (200, 10, 10)))
+    assert prob.shape == (30, 50) and 0 <= prob.min() <= prob.max() <= 1
+
+
+def test_int8_refused_when_it_costs_too_much(tiny_run, tmp_path, monkeypatch):
+    import training.export as export_module
+
+    monkeypatch.setattr(export_module, "int8_vs_fp32", lambda *a: {"fp32_iou": 0.9, "int8_iou": 0.8, "iou_loss": 0.1})
+    with pytest.raises(ExportError, match="costs 0.1000 val IoU"):
+        export(tiny_run, tmp_path / "refused.onnx", precision="int8", calibration_images=4)
+    assert not (tmp_path / "refused.onnx").exists()
+
+
+def test_evaluate_known_answers(shapes_dataset):
+    samples = dataset.load_splits(shapes_dataset).val
+    perfect = run_evaluation(lambda data, s=iter(samples): load_truth(next(s).mask), samples, progress=False)["metrics"]
+    assert perfect["mean_iou"] == 1.0 and perfect["pooled_iou"] == 1.0 and perfect["f1"] == 1.0 and perfect["boundary_f"] == 1.0
+    empty = run_evaluation(lambda data, s=iter(samples): np.zeros_like(load_truth(next(s).mask)), samples, progress=False)["metrics"]
+    assert empty["mean_iou"] == 0.0 and empty["recall"] == 0.0 and empty["boundary_f"] == 0.0
+
+
+def test_boundary_f_tolerates_two_pixels():
+    truth = np.zeros((40, 40))
+    truth[10:30, 10:30] = 1
+    shifted = np.zeros_like(truth)
+    shifted[12:32, 10:30] = 1
+    far = np.zeros_like(truth)
+    far[16:36, 10:30] = 1
+    assert boundary_f(truth, truth) == 1.0
+    assert boundary_f(shifted, truth) > 0.6
+    assert boundary_f(far, truth) < 0.5
+
+
+def test_evaluate_runs_the_serving_path_and_writes_a_report(tiny_onnx, shapes_dataset, tmp_path):
+    samples = dataset.load_splits(shapes_dataset).val
+    result = evaluate_segmenter(Segmenter(tiny_onnx, provider="cpu"), samples, progress=False)
+    metrics = result["metrics"]
+    assert metrics["images"] == len(samples) and 0 <= metrics["mean_iou"] <= 1 and metrics["latency_p95_ms"] > 0
+    assert len(result["per_image"]) == len(samples)
+    write_report(result, samples, tmp_path, lambda data: np.zeros((56, 72), np.float32), cases=2)
+    assert {p.name for p in tmp_path.iterdir()} == {"evaluation.json", "iou_histogram.png", "worst_best.png"}
+    assert Image.open(tmp_path / "worst_best.png").size == (4 * 160, 4 * 160)
+
+
+def test_evaluate_cli(tiny_onnx, shapes_dataset, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "training", "evaluate", str(tiny_onnx), "--data", str(shapes_dataset),
+                             "--out", str(tmp_path / "report")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "mean_iou" in result.stdout and "boundary_f" in result.stdout
+    assert json.loads((tmp_path / "report" / "evaluation.json").read_text())["metrics"]["images"] == 8

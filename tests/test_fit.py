@@ -1,0 +1,93 @@
+"""Real training runs at a tiny size: learning, run directory contents, resume, distribution."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
+from tests.conftest import ROOT, TINY_SIZE  # noqa: E402
+from training.fit import FitConfig, fit  # noqa: E402
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_run_directory_is_complete(tiny_run):
+    for name in ("config.json", "history.csv", "state.json", "last.weights.h5", "last.optimizer.npz",
+                 "best.weights.h5", "metrics.json", "curves.png"):
+        assert (tiny_run / name).is_file(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert {"iou", "pooled_iou", "precision", "recall", "f1"} <= metrics.keys()
+    assert 0.0 <= metrics["iou"] <= 1.0
+    rows = history(tiny_run)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert {"val_iou", "learning_rate", "images_per_second", "peak_rss_mb"} <= rows[0].keys()
+
+
+def test_loss_goes_down_on_an_easy_set(tmp_path, shapes_dataset):
+    out = tmp_path / "learn"
+    fit(FitConfig(data=str(shapes_dataset), out=str(out), size=TINY_SIZE, batch_size=4, epochs=4, steps_per_epoch=8,
+                  backbone_weights="none", lr=1e-3, loss="bce_dice"))
+    losses = [float(r["loss"]) for r in history(out)]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_resume_continues_from_the_last_epoch_with_optimizer_state(tmp_path, tiny_run):
+    run = tmp_path / "resumed"
+    subprocess.run(["cp", "-r", str(tiny_run), str(run)], check=True)
+    config = FitConfig.load(run)
+    config.out, config.epochs = str(run), 3
+    fit(config, resume=True)
+    rows = history(run)
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]  # nothing redone, one epoch added
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 3
+    import numpy as np
+
+    with np.load(run / "last.optimizer.npz") as arrays:
+        iterations = int(arrays["v0"])  # optimizer.variables[0] is the step counter
+    assert iterations == 3 * config.steps_per_epoch
+
+
+def test_a_new_run_refuses_to_overwrite(tiny_run):
+    config = FitConfig.load(tiny_run)
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(config)
+
+
+def test_cli_fit_help_explains_options():
+    out = subprocess.run([sys.executable, "-m", "training", "fit", "--help"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    for option in ("--backbone-weights", "--resume", "--mixed-precision", "--strategy", "--freeze-encoder", "--lr-schedule"):
+        assert option in out
+
+
+def test_cli_reports_a_bad_dataset_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "training", "fit", "--data", str(tmp_path), "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+MIRRORED_SCRIPT = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from training.fit import FitConfig, fit, make_strategy
+assert make_strategy("mirrored").num_replicas_in_sync == 2
+metrics = fit(FitConfig(data=sys.argv[1], out=sys.argv[2], size=32, batch_size=4, epochs=1, steps_per_epoch=3,
+                        backbone_weights="none", strategy="mirrored"))
+print("REPLICAS_OK", metrics["epochs_run"])
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, shapes_dataset):
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(shapes_dataset), str(tmp_path / "mirrored")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert "REPLICAS_OK 1" in result.stdout, result.stderr[-3000:]

@@ -1,0 +1,75 @@
+"""Decoding uploads: every mode becomes upright RGB; every broken file becomes a coded ImageError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.fitting import LETTERBOX, STRETCH, fit_image, unfit_probability
+from service.imaging import ImageError, decode_image, encode_image, resize_to_max
+from tests.corpus.generate import BAD, GOOD
+
+MAX_PIXELS = 40_000_000
+
+
+@pytest.mark.parametrize("name,data,content_type,size", GOOD, ids=[g[0] for g in GOOD])
+def test_good_inputs_become_upright_rgb(name, data, content_type, size):
+    image = decode_image(data, MAX_PIXELS)
+    assert image.mode == "RGB" and image.size == size
+
+
+@pytest.mark.parametrize("name,data,content_type,status,code", BAD, ids=[b[0] for b in BAD])
+def test_bad_inputs_raise_coded_errors(name, data, content_type, status, code):
+    with pytest.raises(ImageError) as info:
+        decode_image(data, MAX_PIXELS)
+    assert (info.value.status, info.value.code) == (status, code)
+
+
+def test_sixteen_bit_keeps_its_range():
+    image = decode_image(dict((g[0], g[1]) for g in GOOD)["sixteen-bit.png"], MAX_PIXELS)
+    grey = np.asarray(image)[..., 0]
+    assert grey.min() <= 2 and grey.max() >= 250  # scaled, not clipped to white
+
+
+def test_transparent_pixels_become_white():
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    import io
+
+    buffer = io.BytesIO()
+    rgba.save(buffer, "PNG")
+    assert np.asarray(decode_image(buffer.getvalue(), MAX_PIXELS))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_first_frame_of_an_animation():
+    image = decode_image(dict((g[0], g[1]) for g in GOOD)["animated.gif"], MAX_PIXELS)
+    assert np.asarray(image)[0, 0].tolist() == [255, 0, 0]
+
+
+def test_pixel_limit_is_configurable():
+    data = dict((g[0], g[1]) for g in GOOD)["wide-5000x1.png"]
+    with pytest.raises(ImageError, match="limit is 4999"):
+        decode_image(data, 4999)
+
+
+def test_encode_formats_and_resize():
+    image = Image.new("RGBA", (300, 200), (1, 2, 3, 128))
+    assert encode_image(image, "png")[:4] == b"\x89PNG"
+    assert encode_image(image, "webp")[8:12] == b"WEBP"
+    assert encode_image(image, "jpeg")[:2] == b"\xff\xd8"
+    assert resize_to_max(image, 150).size == (150, 100)
+    assert resize_to_max(image, 1000).size == (300, 200)
+
+
+@pytest.mark.parametrize("mode", [STRETCH, LETTERBOX])
+def test_fit_and_unfit_round_trip(mode):
+    image = Image.new("RGB", (120, 60), (255, 255, 255))
+    fitted, placement = fit_image(image, 32, mode)
+    assert fitted.shape == (32, 32, 3) and fitted.dtype == np.float32
+    prob = np.zeros((32, 32), np.float32)
+    prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width // 2] = 1
+    back = unfit_probability(prob, placement, 120, 60)
+    assert back.shape == (60, 120)
+    assert back[:, :55].mean() > 0.95 and back[:, 65:].mean() < 0.05  # left half stays left
+    if mode == LETTERBOX:
+        assert placement.height == 16 and fitted[0, 0].tolist() == [124, 116, 104]

@@ -1,0 +1,68 @@
+"""The architecture: shapes, output range, preprocessing inside the graph, freezing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
+import keras  # noqa: E402
+
+from tests.conftest import BACKBONE, TINY_SIZE  # noqa: E402
+from training.model import CaffePreprocess, build_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(TINY_SIZE, backbone_weights="none")
+
+
+def test_output_is_a_probability_map_of_the_input_size(model):
+    x = np.random.default_rng(0).uniform(0, 255, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    y = model.predict(x, verbose=0)
+    assert y.shape == (2, TINY_SIZE, TINY_SIZE, 1)
+    assert y.dtype == np.float32 and y.min() >= 0 and y.max() <= 1
+
+
+def test_decoder_has_the_deeplabv3plus_parts(model):
+    names = {layer.name for layer in model.layers}
+    assert {"aspp_pool", "aspp_1x1", "aspp_d6", "aspp_d12", "aspp_d18", "aspp_out", "skip", "decoder_1", "decoder_2"} <= names
+    assert "conv4_block6_2_relu" in names and "conv2_block3_2_relu" in names
+    assert any(isinstance(layer, keras.layers.AveragePooling2D) for layer in model.layers)
+
+
+def test_preprocessing_matches_keras_resnet50():
+    rgb = np.random.default_rng(1).uniform(0, 255, (1, 4, 4, 3)).astype(np.float32)
+    expected = keras.applications.resnet50.preprocess_input(rgb.copy())
+    np.testing.assert_allclose(np.asarray(CaffePreprocess()(rgb)), expected, atol=1e-4)
+
+
+def test_encoder_batchnorm_is_always_frozen_and_stages_follow_fine_tune_from():
+    model = build_model(TINY_SIZE, backbone_weights="none", fine_tune_from="conv4")
+    layers = {layer.name: layer for layer in model.layers}
+    assert not layers["conv2_block1_1_conv"].trainable
+    assert not layers["conv3_block1_1_conv"].trainable
+    assert layers["conv4_block1_1_conv"].trainable
+    assert not layers["conv4_block1_1_bn"].trainable
+    assert layers["aspp_out"].trainable and layers["aspp_out_bn"].trainable  # decoder BN learns
+    frozen = build_model(TINY_SIZE, backbone_weights="none", freeze_encoder=True)
+    assert not any(layer.trainable for layer in frozen.layers if layer.name.startswith("conv4_"))
+
+
+def test_size_must_be_a_multiple_of_16():
+    with pytest.raises(ValueError, match="multiple of 16"):
+        build_model(100, backbone_weights="none")
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="backbone weights file not found"):
+        build_model(TINY_SIZE, backbone_weights=str(tmp_path / "nope.h5"))
+
+
+@pytest.mark.skipif(not BACKBONE.exists(), reason="../shared/weights is not beside the checkout")
+def test_local_imagenet_weights_load_into_the_encoder():
+    model = build_model(TINY_SIZE, backbone_weights=str(BACKBONE))
+    reference = keras.applications.ResNet50(include_top=False, weights=str(BACKBONE), input_shape=(TINY_SIZE, TINY_SIZE, 3))
+    ours = model.get_layer("conv1_conv").get_weights()[0]
+    np.testing.assert_array_equal(ours, reference.get_layer("conv1_conv").get_weights()[0])
+    assert np.abs(ours).sum() > 0

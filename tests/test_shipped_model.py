@@ -1,0 +1,49 @@
+"""The model that ships: found people on real photos, background left out, metadata matches the card."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from service.removal import predict_probability
+from service.segmenter import Segmenter
+from tests.conftest import ROOT, SHIPPED_MODEL, photo_mask
+
+pytestmark = pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the default model has not been shipped yet")
+CARD = ROOT / "models" / "README.md"
+CARD_JSON = ROOT / "models" / "cutout-person.json"
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    return Segmenter(SHIPPED_MODEL, provider="cpu")
+
+
+def test_people_are_found_and_background_is_not(segmenter, photos):
+    ious = []
+    for photo in photos:
+        prob = predict_probability(segmenter, Image.open(photo).convert("RGB"))
+        truth = photo_mask(photo) > 0.5
+        pred = prob >= 0.5
+        ious.append((pred & truth).sum() / max(1, (pred | truth).sum()))
+        assert prob[truth].mean() > 0.7, photo.name  # the person is found
+        assert prob[~truth].mean() < 0.15, photo.name  # the background is not
+    assert np.mean(ious) > 0.8, ious
+
+
+def test_metadata_matches_the_card(segmenter):
+    card = json.loads(CARD_JSON.read_text())
+    meta = segmenter.info.metadata
+    assert meta["cutout.name"] == card["name"] == SHIPPED_MODEL.stem
+    assert int(meta["cutout.input_size"]) == card["input_size"]
+    assert meta["cutout.precision"] == card["precision"]
+    assert meta["cutout.fit"] == card["fit"]
+    val = json.loads(meta["cutout.val_metrics"])
+    assert val["mean_iou"] == pytest.approx(card["val_metrics"]["mean_iou"], abs=1e-9)
+    text = CARD.read_text()
+    assert f"{val['mean_iou']:.4f}" in text and "non-commercial" in text.lower()
+    assert re.search(rf"\b{card['input_size']}\b", text)

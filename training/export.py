@@ -1,0 +1,211 @@
+"""Export a trained run to one self-describing ONNX file (fp32, fp16 for CUDA, or int8 QDQ for CPU).
+
+The file is the whole contract with the service: input `image` (float32 NHWC RGB 0..255 at a fixed size,
+dynamic batch), output `mask` (person probability), and metadata_props describing everything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from PIL import Image
+
+from service.fitting import PAD_RGB, fit_image
+from training import dataset
+from training.fit import FitConfig
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+INT8_MAX_IOU_LOSS = 0.005
+CALIBRATION_IMAGES = 64
+VERSION = "0.1.0"
+
+
+class ExportError(RuntimeError):
+    """The export would produce a file that does not meet the contract (parity, int8 quality)."""
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def load_trained_model(run_dir: Path, size: int):
+    """Rebuild the run's architecture at `size` in float32 and load its best (else last) weights."""
+    import keras
+
+    from training.model import build_model
+
+    config = FitConfig.load(run_dir)
+    keras.mixed_precision.set_global_policy("float32")  # export full precision whatever the run trained in
+    model = build_model(size, backbone_weights=None)
+    weights = run_dir / "best.weights.h5"
+    model.load_weights(weights if weights.exists() else run_dir / "last.weights.h5")
+    return model, config
+
+
+def convert_to_onnx(model, size: int) -> onnx.ModelProto:
+    import tensorflow as tf
+    import tf2onnx
+
+    function = tf.function(lambda image: {"mask": model(image, training=False)})
+    spec = [tf.TensorSpec((None, size, size, 3), tf.float32, name="image")]
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
+    return proto
+
+
+def fitted_batch(samples: list[dataset.Sample], size: int, fit_mode: str) -> np.ndarray:
+    """Real photos fitted exactly as the service fits them."""
+    return np.stack([fit_image(Image.open(s.image).convert("RGB"), size, fit_mode)[0] for s in samples])
+
+
+def check_parity(model, proto: onnx.ModelProto, batch: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {"image": batch})[0]
+    keras_out = model.predict(batch, verbose=0)
+    diff = float(np.max(np.abs(onnx_out - keras_out)))
+    if diff > PARITY_TOLERANCE:
+        raise ExportError(f"ONNX and Keras disagree by {diff:.2e} (> {PARITY_TOLERANCE:.0e}); not writing the file")
+    return diff
+
+
+def set_metadata(proto: onnx.ModelProto, entries: dict[str, str]) -> None:
+    del proto.metadata_props[:]
+    for key, value in entries.items():
+        proto.metadata_props.add(key=key, value=value)
+
+
+def build_metadata(name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float) -> dict[str, str]:
+    metrics_path = run_dir / "metrics.json"
+    return {
+        "cutout.name": name,
+        "cutout.version": VERSION,
+        "cutout.input_name": "image",
+        "cutout.output_name": "mask",
+        "cutout.input_size": str(size),
+        "cutout.input_layout": "NHWC float32 RGB 0..255, dynamic batch",
+        "cutout.fit": config.fit_mode,
+        "cutout.pad_rgb": ",".join(map(str, PAD_RGB)),
+        "cutout.preprocessing": "inside the graph: caffe-style ResNet normalisation (RGB->BGR, minus ImageNet mean)",
+        "cutout.output": "person probability in [0,1], N x H x W x 1; threshold 0.5 for a binary mask",
+        "cutout.precision": precision,
+        "cutout.architecture": "ResNet-50 encoder (ImageNet) + DeepLabV3+ decoder, output stride 16",
+        "cutout.training_data": "Kaggle 'Person Segmentation' (nikhilroxtomar): Pexels photos, Supervisely masks; non-commercial use only",
+        "cutout.training_config": json.dumps({k: v for k, v in vars(config).items() if k not in ("data", "out")}),
+        "cutout.run_dir": str(run_dir),
+        "cutout.train_metrics": metrics_path.read_text() if metrics_path.exists() else "{}",
+        "cutout.parity_max_abs_diff": f"{parity:.3e}",
+        "cutout.git_commit": git_commit(),
+        "cutout.created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    # Inputs/outputs stay float32 so the service feeds the same tensors to every precision.
+    return convert_float_to_float16(proto, keep_io_types=True)
+
+
+class _CalibrationReader:
+    """Feeds real fitted photos to onnxruntime's static quantizer, one at a time."""
+
+    def __init__(self, batch: np.ndarray):
+        self.items = iter([{"image": image[None]} for image in batch])
+
+    def get_next(self):
+        return next(self.items, None)
+
+
+def to_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
+    """Static QDQ int8 (per-channel weights, uint8 activations), calibrated on real photos.
+
+    Pre-processing and quantization write big scratch files: all of them stay in a temp directory.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="cutout-int8-") as tmp:
+        fp32_path, prep_path, int8_path = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx"), Path(tmp, "int8.onnx")
+        onnx.save(proto, fp32_path)
+        quant_pre_process(str(fp32_path), str(prep_path), skip_symbolic_shape=True)
+        quantize_static(
+            str(prep_path),
+            str(int8_path),
+            _CalibrationReader(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            extra_options={"CalibTensorRangeSymmetric": False},
+        )
+        return onnx.load(str(int8_path))
+
+
+def export(
+    run_dir: str | Path,
+    out: str | Path,
+    size: int | None = None,
+    precision: str = "fp32",
+    data: str | None = None,
+    parity_images: int = 8,
+    calibration_images: int = CALIBRATION_IMAGES,
+    check_images: int = 100,
+    force: bool = False,
+) -> dict:
+    """Write `out` and return a summary. int8 is checked against fp32 on `check_images` val photos."""
+    run_dir, out = Path(run_dir), Path(out)
+    model, config = load_trained_model(run_dir, size or FitConfig.load(run_dir).size)
+    size = size or config.size
+    splits = dataset.discover(data or config.data, config.val_fraction, config.seed)
+    proto = convert_to_onnx(model, size)
+    parity = check_parity(model, proto, fitted_batch(splits.val[:parity_images], size, config.fit_mode))
+    summary = {"out": str(out), "size": size, "precision": precision, "parity_max_abs_diff": parity}
+    name = out.stem
+    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity))
+
+    if precision == "fp16":
+        proto = to_fp16(proto)
+    elif precision == "int8":
+        calibration = fitted_batch(splits.train[:: max(1, len(splits.train) // calibration_images)][:calibration_images], size, config.fit_mode)
+        fp32_proto = proto
+        proto = to_int8(proto, calibration)
+        summary.update(int8_vs_fp32(fp32_proto, proto, splits.val[:check_images]))
+        if summary["iou_loss"] > INT8_MAX_IOU_LOSS and not force:
+            raise ExportError(
+                f"int8 costs {summary['iou_loss']:.4f} val IoU against fp32 (limit {INT8_MAX_IOU_LOSS}); "
+                "use --force to write it anyway"
+            )
+    elif precision != "fp32":
+        raise ValueError(f"unknown precision {precision!r}")
+    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, out)
+    summary["bytes"] = out.stat().st_size
+    return summary
+
+
+def int8_vs_fp32(fp32: onnx.ModelProto, int8: onnx.ModelProto, samples: list[dataset.Sample]) -> dict:
+    """Mean per-image IoU of both files through the serving path, on the same val photos."""
+    from training.evaluate import evaluate_segmenter, segmenter_from_proto
+
+    fp32_scores = evaluate_segmenter(segmenter_from_proto(fp32), samples, refine=False, progress=False)["metrics"]
+    int8_scores = evaluate_segmenter(segmenter_from_proto(int8), samples, refine=False, progress=False)["metrics"]
+    return {
+        "fp32_iou": fp32_scores["mean_iou"],
+        "int8_iou": int8_scores["mean_iou"],
+        "iou_loss": fp32_scores["mean_iou"] - int8_scores["mean_iou"],
+        "check_images": len(samples),
+    }

@@ -1,0 +1,275 @@
+"""Train the segmenter into a run directory that can always be resumed.
+
+RUN_DIR/
+  config.json            every option of the run (resume reads it back)
+  history.csv            one row per epoch: losses, metrics, learning rate, img/s, memory
+  state.json             last finished epoch, best score, early-stopping / plateau counters
+  last.weights.h5        weights after the last finished epoch, with last.optimizer.npz (optimizer state)
+  best.weights.h5        weights of the best validation epoch (restored at the end)
+  metrics.json           final validation metrics of the best weights
+  curves.png             loss and IoU curves
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from service.fitting import STRETCH
+from training import dataset
+from training.metrics import LOSSES, all_metrics
+from training.model import build_model
+from training.pipeline import make_dataset
+
+MONITOR = "val_iou"  # mean per-image IoU on the validation split: the number the product is judged on
+
+
+@dataclass
+class FitConfig:
+    data: str
+    out: str
+    size: int = 256
+    batch_size: int = 8
+    epochs: int = 30
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+    val_limit: int | None = None  # validate each epoch on the first N val images (all at the end)
+    backbone_weights: str = "imagenet"
+    fine_tune_from: str = "conv1"
+    freeze_encoder: bool = False
+    init_from: str | None = None  # weights file or run directory to start from (staged fine-tuning)
+    loss: str = "bce"
+    lr: float = 1e-4
+    lr_schedule: str = "plateau"  # plateau | cosine
+    warmup_steps: int = 0  # cosine only
+    clipnorm: float = 1.0
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-6
+    patience: int = 8  # early stopping, in epochs
+    mixed_precision: str = "float32"  # float32 | bfloat16
+    strategy: str = "default"  # default | mirrored | multiworker
+    fit_mode: str = STRETCH
+    val_fraction: float = 0.1
+    skip_bad: bool = False
+    seed: int = 0
+
+    def save(self, run_dir: Path) -> None:
+        (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> FitConfig:
+        return cls(**json.loads((Path(run_dir) / "config.json").read_text()))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        # All GPUs, or every logical CPU device when there is no GPU (how the tests exercise it).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster layout from TF_CONFIG
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def make_optimizer(config: FitConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    if config.lr_schedule == "cosine":
+        total = config.epochs * steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.lr * 0.1 if config.warmup_steps else config.lr,
+            decay_steps=max(1, total - config.warmup_steps),
+            alpha=0.02,
+            warmup_target=config.lr if config.warmup_steps else None,
+            warmup_steps=config.warmup_steps,
+        )
+    elif config.lr_schedule == "plateau":
+        learning_rate = config.lr
+    else:
+        raise ValueError(f"unknown lr schedule {config.lr_schedule!r}")
+    return keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm)
+
+
+def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+# ---- resumable callbacks ---------------------------------------------------------------------------
+class _RestoresCounters:
+    """Keras resets early-stopping/plateau counters in on_train_begin; a resumed run puts them back."""
+
+    COUNTERS = ("wait", "best", "cooldown_counter")
+
+    def __init__(self, *args, counters: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.restored_counters = counters or {}
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for name, value in self.restored_counters.items():
+            setattr(self, name, value)
+
+    def counters(self) -> dict:
+        return {n: float(getattr(self, n)) for n in self.COUNTERS if hasattr(self, n)}
+
+
+class ResumableEarlyStopping(_RestoresCounters, keras.callbacks.EarlyStopping):
+    pass
+
+
+class ResumableReduceLROnPlateau(_RestoresCounters, keras.callbacks.ReduceLROnPlateau):
+    pass
+
+
+class EpochStats(keras.callbacks.Callback):
+    """Adds training throughput and peak memory to each epoch's logs (and so the CSV)."""
+
+    def __init__(self, images_per_epoch: int):
+        super().__init__()
+        self.images_per_epoch = images_per_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["epoch_seconds"] = time.perf_counter() - self.started
+        logs["images_per_second"] = self.images_per_epoch / logs["epoch_seconds"]
+        logs["peak_rss_mb"] = peak_rss_mb()
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Every epoch: last weights + optimizer state + counters; best weights when MONITOR improves."""
+
+    def __init__(self, run_dir: Path, state: dict, stateful_callbacks: dict):
+        super().__init__()
+        self.run_dir, self.state, self.stateful_callbacks = run_dir, state, stateful_callbacks
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = float(logs.get(MONITOR, float("nan")))
+        if not math.isnan(score) and score > self.state.get("best_score", -1.0):
+            self.state.update(best_score=score, best_epoch=epoch + 1)
+            self.model.save_weights(self.run_dir / "best.weights.h5")
+        self.model.save_weights(self.run_dir / "last.weights.h5")
+        save_optimizer(self.model.optimizer, self.run_dir / "last.optimizer.npz")
+        self.state["epoch"] = epoch + 1
+        self.state["counters"] = {name: cb.counters() for name, cb in self.stateful_callbacks.items()}
+        # Written last and atomically: a crash mid-epoch leaves the previous consistent state.
+        tmp = self.run_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(self.state, indent=2))
+        tmp.replace(self.run_dir / "state.json")
+
+
+def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    arrays = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)}
+    with open(path, "wb") as fh:  # np.savez appends .npz to bare paths; a handle keeps our name
+        np.savez(fh, **arrays)
+
+
+def load_optimizer(optimizer: keras.optimizers.Optimizer, variables, path: Path) -> None:
+    optimizer.build(variables)
+    with np.load(path) as arrays:
+        if len(arrays.files) != len(optimizer.variables):
+            raise ValueError(f"{path} holds {len(arrays.files)} optimizer variables, the model needs {len(optimizer.variables)}")
+        for i, variable in enumerate(optimizer.variables):
+            variable.assign(arrays[f"v{i}"])
+
+
+def initial_weights_path(init_from: str) -> Path:
+    path = Path(init_from)
+    return path / "best.weights.h5" if path.is_dir() else path
+
+
+# ---- the run -----------------------------------------------------------------------------------------
+def fit(config: FitConfig, resume: bool = False) -> dict:
+    """Train (or resume) a run; returns the final validation metrics of the best weights."""
+    run_dir = Path(config.out)
+    state = json.loads((run_dir / "state.json").read_text()) if resume and (run_dir / "state.json").exists() else {}
+    if not resume and (run_dir / "state.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir)
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.mixed_precision == "bfloat16" else "float32")
+
+    splits = dataset.load_splits(config.data, config.val_fraction, config.seed, config.skip_bad)
+    steps_per_epoch = config.steps_per_epoch or max(1, len(splits.train) // config.batch_size)
+    val_samples = splits.val[: config.val_limit] if config.val_limit else splits.val
+    train_ds = make_dataset(splits.train, config.size, config.batch_size, config.fit_mode, training=True, seed=config.seed)
+    val_ds = make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
+    print(f"[fit] train {len(splits.train)} / val {len(splits.val)} images, {steps_per_epoch} steps per epoch")
+
+    strategy = make_strategy(config.strategy)
+    with strategy.scope():
+        model = build_model(config.size, config.backbone_weights, config.fine_tune_from, config.freeze_encoder)
+        if config.init_from and not state:
+            model.load_weights(initial_weights_path(config.init_from))
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=LOSSES[config.loss], metrics=all_metrics())
+        if state:
+            model.load_weights(run_dir / "last.weights.h5")
+            load_optimizer(model.optimizer, model.trainable_variables, run_dir / "last.optimizer.npz")
+            print(f"[fit] resumed {run_dir} after epoch {state['epoch']}, lr {current_lr(model.optimizer):.2e}")
+
+    counters = state.get("counters", {})
+    stateful = {"early_stopping": ResumableEarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, counters=counters.get("early_stopping"))}
+    if config.lr_schedule == "plateau":
+        stateful["plateau"] = ResumableReduceLROnPlateau(
+            monitor=MONITOR, mode="max", factor=config.plateau_factor, patience=config.plateau_patience,
+            min_lr=config.min_lr, verbose=1, counters=counters.get("plateau"),
+        )
+    callbacks = [
+        EpochStats(steps_per_epoch * config.batch_size),
+        *stateful.values(),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        RunCheckpoint(run_dir, state, stateful),
+    ]
+    initial_epoch = state.get("epoch", 0)
+    if initial_epoch < config.epochs:
+        model.fit(
+            train_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+
+    # Early stopping restores the best weights here, from disk, so it also holds across resumes.
+    if (run_dir / "best.weights.h5").exists():
+        model.load_weights(run_dir / "best.weights.h5")
+    full_val = make_dataset(splits.val, config.size, config.batch_size, config.fit_mode)
+    scores = model.evaluate(full_val, verbose=0, return_dict=True)
+    metrics = {
+        "split": "val",
+        "images": len(splits.val),
+        "size": config.size,
+        "best_epoch": state.get("best_epoch"),
+        "epochs_run": state.get("epoch", 0),
+        **{k: float(v) for k, v in scores.items()},
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    print("[fit] validation of best weights: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    try:
+        from training.report import plot_history
+
+        plot_history(run_dir / "history.csv", run_dir / "curves.png")
+    except Exception as exc:  # a missing plot must not lose a finished run
+        print(f"[fit] could not plot curves: {exc}")
+    return metrics

@@ -1,0 +1,100 @@
+"""ResNet-50 encoder + DeepLabV3+ decoder, read top-down (after the keras-io DeepLabV3+ example).
+
+The caffe-style ResNet normalisation is a layer of the graph, so every consumer (Keras, ONNX, the
+service) feeds plain RGB 0..255.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+# Encoder taps: stride 16 for the ASPP (conv5 is left out, as in the keras-io model), stride 4 for detail.
+HIGH_LEVEL_LAYER = "conv4_block6_2_relu"
+LOW_LEVEL_LAYER = "conv2_block3_2_relu"
+ENCODER_STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="cutout")
+class CaffePreprocess(layers.Layer):
+    """RGB 0..255 -> BGR minus the ImageNet mean: what the ResNet-50 ImageNet weights expect."""
+
+    def call(self, rgb):
+        bgr = ops.flip(rgb, axis=-1)
+        return bgr - ops.convert_to_tensor(IMAGENET_BGR_MEAN, dtype=bgr.dtype)
+
+
+def convolution_block(x, filters=256, kernel_size=3, dilation_rate=1, name=None):
+    x = layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn" if name else None)(x)
+    return layers.Activation("relu")(x)
+
+
+def dilated_spatial_pyramid_pooling(x):
+    """ASPP: image pooling, a 1x1 conv and three dilated 3x3 convs, fused by a 1x1 conv."""
+    height, width = x.shape[1], x.shape[2]
+    pooled = layers.AveragePooling2D(pool_size=(height, width))(x)
+    pooled = convolution_block(pooled, kernel_size=1, name="aspp_pool")
+    pooled = layers.UpSampling2D(size=(height, width), interpolation="bilinear")(pooled)
+    branches = [
+        pooled,
+        convolution_block(x, kernel_size=1, name="aspp_1x1"),
+        convolution_block(x, dilation_rate=6, name="aspp_d6"),
+        convolution_block(x, dilation_rate=12, name="aspp_d12"),
+        convolution_block(x, dilation_rate=18, name="aspp_d18"),
+    ]
+    return convolution_block(layers.Concatenate()(branches), kernel_size=1, name="aspp_out")
+
+
+def _resolve_weights(backbone_weights: str | None) -> str | None:
+    if backbone_weights in (None, "none"):
+        return None
+    if backbone_weights == "imagenet":
+        return "imagenet"  # downloaded by Keras on machines with internet access
+    if not Path(backbone_weights).is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {backbone_weights}")
+    return str(backbone_weights)
+
+
+def build_model(
+    size: int = 256,
+    backbone_weights: str | None = "imagenet",
+    fine_tune_from: str = "conv1",
+    freeze_encoder: bool = False,
+) -> keras.Model:
+    """Build the segmenter for size x size RGB input; output is the person probability (float32).
+
+    fine_tune_from: the first encoder stage that trains (earlier stages stay frozen).
+    Encoder BatchNorm layers always run in inference mode: batches of 8 are too small to re-estimate them.
+    """
+    if size % 16:
+        raise ValueError(f"size must be a multiple of 16, got {size}")
+    if fine_tune_from not in ENCODER_STAGES:
+        raise ValueError(f"fine_tune_from must be one of {ENCODER_STAGES}")
+    inputs = keras.Input(shape=(size, size, 3), name="image")
+    encoder = keras.applications.ResNet50(
+        include_top=False,
+        weights=_resolve_weights(backbone_weights),
+        input_tensor=CaffePreprocess(name="caffe_preprocess")(inputs),
+    )
+    first_trainable = ENCODER_STAGES.index(fine_tune_from)
+    for layer in encoder.layers:
+        stage = layer.name.split("_")[0]
+        stage_index = ENCODER_STAGES.index(stage) if stage in ENCODER_STAGES else 0
+        frozen = freeze_encoder or stage_index < first_trainable or isinstance(layer, layers.BatchNormalization)
+        layer.trainable = not frozen
+
+    x = dilated_spatial_pyramid_pooling(encoder.get_layer(HIGH_LEVEL_LAYER).output)
+    x = layers.UpSampling2D(size=4, interpolation="bilinear")(x)
+    skip = convolution_block(encoder.get_layer(LOW_LEVEL_LAYER).output, filters=48, kernel_size=1, name="skip")
+    x = layers.Concatenate()([x, skip])
+    x = convolution_block(x, name="decoder_1")
+    x = convolution_block(x, name="decoder_2")
+    # Classify at stride 4, then upsample the logits: as good as upsampling features, 16x cheaper.
+    logits = layers.Conv2D(1, 1, name="logits")(x)
+    logits = layers.UpSampling2D(size=4, interpolation="bilinear", dtype="float32")(logits)
+    outputs = layers.Activation("sigmoid", dtype="float32", name="mask")(logits)
+    return keras.Model(inputs, outputs, name="resnet50_deeplabv3plus")
