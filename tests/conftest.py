@@ -86,12 +86,12 @@ def tiny_onnx(tmp_path_factory, tiny_run) -> Path:
 
 
 @pytest.fixture(scope="session")
-def served_model(tmp_path_factory) -> Path:
+def served_model(request) -> Path:
     """The model the service tests run: the shipped one when present (it needs no TensorFlow)."""
     if SHIPPED_MODEL.exists():
         return SHIPPED_MODEL
     pytest.importorskip("tensorflow", reason="no shipped model and no TensorFlow to export a test model")
-    return tmp_path_factory.getfixturevalue("tiny_onnx")
+    return request.getfixturevalue("tiny_onnx")
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ RUN_DIR/
   config.json            every option of the run (resume reads it back)
   history.csv            one row per epoch: losses, metrics, learning rate, img/s, memory
   state.json             last finished epoch, best score, early-stopping / plateau counters
-  last.weights.h5        weights after the last finished epoch, with last.optimizer.npz (optimizer state)
+  last.weights.h5        weights and optimizer state after the last finished epoch
   best.weights.h5        weights of the best validation epoch (restored at the end)
   metrics.json           final validation metrics of the best weights
   curves.png             loss and IoU curves
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from service.fitting import STRETCH
@@ -164,29 +163,14 @@ class RunCheckpoint(keras.callbacks.Callback):
         if not math.isnan(score) and score > self.state.get("best_score", -1.0):
             self.state.update(best_score=score, best_epoch=epoch + 1)
             self.model.save_weights(self.run_dir / "best.weights.h5")
-        self.model.save_weights(self.run_dir / "last.weights.h5")
-        save_optimizer(self.model.optimizer, self.run_dir / "last.optimizer.npz")
+        self.model.save_weights(self.run_dir / "last.weights.h5")  # Keras includes the optimizer's variables
         self.state["epoch"] = epoch + 1
+        self.state["optimizer_iterations"] = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self.state["counters"] = {name: cb.counters() for name, cb in self.stateful_callbacks.items()}
         # Written last and atomically: a crash mid-epoch leaves the previous consistent state.
         tmp = self.run_dir / "state.json.tmp"
         tmp.write_text(json.dumps(self.state, indent=2))
         tmp.replace(self.run_dir / "state.json")
-
-
-def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
-    arrays = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(optimizer.variables)}
-    with open(path, "wb") as fh:  # np.savez appends .npz to bare paths; a handle keeps our name
-        np.savez(fh, **arrays)
-
-
-def load_optimizer(optimizer: keras.optimizers.Optimizer, variables, path: Path) -> None:
-    optimizer.build(variables)
-    with np.load(path) as arrays:
-        if len(arrays.files) != len(optimizer.variables):
-            raise ValueError(f"{path} holds {len(arrays.files)} optimizer variables, the model needs {len(optimizer.variables)}")
-        for i, variable in enumerate(optimizer.variables):
-            variable.assign(arrays[f"v{i}"])
 
 
 def initial_weights_path(init_from: str) -> Path:
@@ -220,8 +204,9 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
             model.load_weights(initial_weights_path(config.init_from))
         model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=LOSSES[config.loss], metrics=all_metrics())
         if state:
+            # A built optimizer makes load_weights restore its moments and step count too.
+            model.optimizer.build(model.trainable_variables)
             model.load_weights(run_dir / "last.weights.h5")
-            load_optimizer(model.optimizer, model.trainable_variables, run_dir / "last.optimizer.npz")
             print(f"[fit] resumed {run_dir} after epoch {state['epoch']}, lr {current_lr(model.optimizer):.2e}")
 
     counters = state.get("counters", {})
