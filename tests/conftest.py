@@ -95,6 +95,38 @@ def served_model(request) -> Path:
 
 
 @pytest.fixture(scope="session")
+def live_server(served_model):
+    """The real app under uvicorn on a loopback port, in a thread; yields its base URL."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from scripts.loadgen import free_port
+    from service.app import create_app
+    from service.settings import Settings
+
+    port = free_port()
+    app = create_app(Settings(model_path=served_model, provider="cpu", max_upload_mb=2))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
 def photos() -> list[Path]:
     files = sorted(PHOTOS.glob("*.jpg"))
     assert files, f"test photos missing from {PHOTOS}"

@@ -113,3 +113,15 @@ def test_evaluate_cli(tiny_onnx, shapes_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "mean_iou" in result.stdout and "boundary_f" in result.stdout
     assert json.loads((tmp_path / "report" / "evaluation.json").read_text())["metrics"]["images"] == 8
+
+
+def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
+    from training.card import stamp
+
+    model = tmp_path / "stamped.onnx"
+    model.write_bytes(tiny_onnx.read_bytes())
+    evaluation = {"metrics": {"mean_iou": 0.5, "boundary_f": 0.25}, "split": "val", "refine": True}
+    card = stamp(model, evaluation, {"note": "x"})
+    meta = Segmenter(model, provider="cpu").info.metadata
+    assert json.loads(meta["cutout.val_metrics"]) == card["val_metrics"] == {**evaluation["metrics"], "split": "val", "refine": True}
+    assert card["input_size"] == TINY_SIZE and card["note"] == "x" and card["precision"] == "fp32"

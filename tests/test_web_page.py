@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import threading
-import time
-
 import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is part of the [test] extra")
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium + chromium-driver not installed (make browser)")
-
-
-@pytest.fixture(scope="module")
-def server_url(served_model):
-    import uvicorn
-
-    from scripts.loadgen import free_port
-    from service.app import create_app
-    from service.settings import Settings
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(model_path=served_model, provider="cpu")), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    import httpx
-
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +26,11 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def test_pick_a_photo_and_get_the_cutout(server_url, browser, photos):
+def test_pick_a_photo_and_get_the_cutout(live_server, browser, photos):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(server_url)
+    browser.get(live_server + "/")
     browser.find_element(By.ID, "file").send_keys(str(photos[0]))
     WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "result").get_attribute("src").startswith("blob:"))
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.getElementById('result').naturalWidth") > 0)
@@ -75,13 +43,13 @@ def test_pick_a_photo_and_get_the_cutout(server_url, browser, photos):
     assert "Done in" in browser.find_element(By.ID, "status").text
 
 
-def test_an_error_is_shown_to_the_user(server_url, browser, tmp_path):
+def test_an_error_is_shown_to_the_user(live_server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     bogus = tmp_path / "not-a-photo.png"
     bogus.write_text("plain text")
-    browser.get(server_url)
+    browser.get(live_server + "/")
     browser.find_element(By.ID, "file").send_keys(str(bogus))
     WebDriverWait(browser, 30).until(lambda d: "Error 415" in d.find_element(By.ID, "status").text)
     assert "error" in browser.find_element(By.ID, "status").get_attribute("class")

@@ -1,0 +1,71 @@
+"""A real server process under stress: graceful shutdown under load, slow clients, bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+
+import httpx
+import pytest
+
+from scripts.loadgen import load, photo_jpeg, running_server
+from tests.conftest import SHIPPED_MODEL
+
+pytestmark = pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the real-server tests run the shipped model")
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones():
+    body = photo_jpeg(1024, 683)
+    with running_server({"CUTOUT_CONCURRENCY": "1", "CUTOUT_QUEUE_SIZE": "8"}) as (url, process):
+
+        async def scenario():
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                requests = [asyncio.create_task(client.post("/remove-background", files={"file": ("p.jpg", body, "image/jpeg")}))
+                            for _ in range(4)]
+                await asyncio.sleep(0.3)  # all four are in flight (one running, three queued)
+                process.send_signal(signal.SIGTERM)
+                await asyncio.sleep(0.3)
+                try:  # a new connection during the drain is refused, not left hanging
+                    async with httpx.AsyncClient(base_url=url, timeout=5) as newcomer:
+                        late = (await newcomer.get("/healthz")).status_code
+                except httpx.ConnectError:
+                    late = "refused"
+                return await asyncio.gather(*requests, return_exceptions=True), late
+
+        responses, late = asyncio.run(scenario())
+        assert [getattr(r, "status_code", r) for r in responses] == [200] * 4
+        assert late in ("refused", 503)
+        assert process.wait(timeout=60) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/healthz", timeout=2)
+
+
+def test_a_trickling_upload_holds_no_inference_slot_and_times_out():
+    env = {"CUTOUT_CONCURRENCY": "1", "CUTOUT_QUEUE_SIZE": "0", "CUTOUT_UPLOAD_TIMEOUT_S": "3"}
+    with running_server(env) as (url, _process):
+        port = int(url.rsplit(":", 1)[1])
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"POST /mask HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n" + b"\xff\xd8")
+        # While the slow client dribbles, the only slot is free for everyone else.
+        started = time.perf_counter()
+        response = httpx.post(f"{url}/mask", files={"file": ("p.jpg", photo_jpeg(320, 240), "image/jpeg")}, timeout=30)
+        assert response.status_code == 200 and time.perf_counter() - started < 2.5
+        slow.settimeout(10)
+        reply = slow.recv(4096).decode(errors="replace")
+        slow.close()
+        assert reply.startswith("HTTP/1.1 408") and '"upload_timeout"' in reply
+
+
+def test_over_capacity_gets_503_with_retry_after_at_once():
+    with running_server({"CUTOUT_CONCURRENCY": "1", "CUTOUT_QUEUE_SIZE": "1"}) as (url, _process):
+        result = asyncio.run(load(url, "/remove-background", [photo_jpeg(1024, 683)], clients=8, max_requests=24))
+        assert result.statuses.get(200, 0) >= 2
+        assert result.statuses.get(503, 0) >= 1
+        assert set(result.statuses) <= {200, 503} and result.errors == 0
+        with httpx.Client(base_url=url) as client:
+            metrics = client.get("/metrics").text
+            assert 'cutout_rejected_total{reason="overloaded"}' in metrics
+            assert client.get("/readyz").status_code == 200
+
