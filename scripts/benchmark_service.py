@@ -41,17 +41,22 @@ def main() -> None:
             info = client.get("/info").json()
         concurrent = asyncio.run(load(url, args.path, [body], clients=4, max_requests=2 * args.requests))
         _, peak = rss_mb(process.pid)
-    print(json.dumps({
-        "model": info["model"]["name"],
-        "input_size": info["model"]["input_size"],
-        "precision": info["model"]["metadata"].get("cutout.precision"),
-        "photo": "1024x683 JPEG -> PNG cutout",
-        "sequential_p50_ms": round(float(np.percentile(latencies, 50)), 1),
-        "sequential_p95_ms": round(float(np.percentile(latencies, 95)), 1),
-        "server_processing_p50_ms": round(statistics.median(server_ms), 1),
-        "concurrent_4_clients": concurrent.summary(),
-        "server_peak_rss_mb": round(peak, 1),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "model": info["model"]["name"],
+                "input_size": info["model"]["input_size"],
+                "precision": info["model"]["metadata"].get("cutout.precision"),
+                "photo": "1024x683 JPEG -> PNG cutout",
+                "sequential_p50_ms": round(float(np.percentile(latencies, 50)), 1),
+                "sequential_p95_ms": round(float(np.percentile(latencies, 95)), 1),
+                "server_processing_p50_ms": round(statistics.median(server_ms), 1),
+                "concurrent_4_clients": concurrent.summary(),
+                "server_peak_rss_mb": round(peak, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,13 @@ def main() -> int:
             summary = result.summary()
             bad = {s: n for s, n in summary["statuses"].items() if s not in (200, 503)}
             ok &= not bad and not result.errors
-            report[f"{clients}_clients"] = {**summary, "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
-                                            "rss_peak_mb": round(peak, 1), "unexpected_statuses": bad}
+            report[f"{clients}_clients"] = {
+                **summary,
+                "rss_before_mb": round(before, 1),
+                "rss_after_mb": round(after, 1),
+                "rss_peak_mb": round(peak, 1),
+                "unexpected_statuses": bad,
+            }
             print(json.dumps({f"{clients}_clients": report[f"{clients}_clients"]}), flush=True)
         if args.soak:
             base = asyncio.run(load(url, args.path, bodies, clients=4, max_requests=100))
@@ -54,9 +59,14 @@ def main() -> int:
             final, _ = rss_mb(process.pid)
             growth = (final - settled) / settled
             ok &= growth <= 0.10 and soak.statuses.get(200, 0) + base.statuses.get(200, 0) > 0
-            report["soak"] = {"requests": args.soak, "rss_after_warmup_mb": round(warm_rss, 1),
-                              "rss_settled_mb": round(settled, 1), "rss_after_soak_mb": round(final, 1),
-                              "growth": round(growth, 4), "statuses": soak.summary()["statuses"]}
+            report["soak"] = {
+                "requests": args.soak,
+                "rss_after_warmup_mb": round(warm_rss, 1),
+                "rss_settled_mb": round(settled, 1),
+                "rss_after_soak_mb": round(final, 1),
+                "growth": round(growth, 4),
+                "statuses": soak.summary()["statuses"],
+            }
             print(json.dumps({"soak": report["soak"]}), flush=True)
     leftovers = sorted(temp_files() - temp_before)
     report["temp_files_left"] = leftovers

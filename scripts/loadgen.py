@@ -50,7 +50,8 @@ def running_server(env: dict[str, str] | None = None, ready_timeout: float = 120
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,8 +90,15 @@ class LoadResult:
         }
 
 
-async def load(url: str, path: str, bodies: list[bytes], clients: int, duration_s: float | None = None,
-               max_requests: int | None = None, params: dict | None = None) -> LoadResult:
+async def load(
+    url: str,
+    path: str,
+    bodies: list[bytes],
+    clients: int,
+    duration_s: float | None = None,
+    max_requests: int | None = None,
+    params: dict | None = None,
+) -> LoadResult:
     """`clients` concurrent loops POSTing photos until the duration or the request budget runs out."""
     result, sent = LoadResult(), 0
     started = time.perf_counter()

@@ -33,17 +33,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 RETRY_AFTER_S = "1"
 IMAGE_RESPONSES = {
     200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}, "description": "The picture."},
-    **{status: {"description": text, "content": {"application/json": {"example": {"error": {"code": code, "message": "..."}}}}}
-       for status, code, text in [
-           (400, "missing_file", "No file, or an empty one"),
-           (401, "unauthorized", "Wrong or missing X-API-Key (only when an API key is configured)"),
-           (408, "upload_timeout", "The upload arrived too slowly"),
-           (413, "upload_too_large", "Too many bytes or too many pixels"),
-           (415, "unsupported_image", "Not an image"),
-           (422, "invalid_option", "Corrupt image or bad option values"),
-           (503, "overloaded", "At capacity (Retry-After) or not ready yet"),
-           (504, "timeout", "Processing took too long"),
-       ]},
+    **{
+        status: {"description": text, "content": {"application/json": {"example": {"error": {"code": code, "message": "..."}}}}}
+        for status, code, text in [
+            (400, "missing_file", "No file, or an empty one"),
+            (401, "unauthorized", "Wrong or missing X-API-Key (only when an API key is configured)"),
+            (408, "upload_timeout", "The upload arrived too slowly"),
+            (413, "upload_too_large", "Too many bytes or too many pixels"),
+            (415, "unsupported_image", "Not an image"),
+            (422, "invalid_option", "Corrupt image or bad option values"),
+            (503, "overloaded", "At capacity (Retry-After) or not ready yet"),
+            (504, "timeout", "Processing took too long"),
+        ]
+    },
 }
 
 
@@ -88,8 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes, timeout_s=settings.upload_timeout_s)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"],
-                           expose_headers=["X-Subject-BBox", "X-Model", "X-Processing-Time-Ms"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Subject-BBox", "X-Model", "X-Processing-Time-Ms"],
+        )
     _install_request_metrics(app, state)
     app.include_router(_image_routes(state))
     app.include_router(_ops_routes(state))
@@ -115,7 +122,9 @@ def _install_request_metrics(app: FastAPI, state: ServiceState) -> None:
 def _image_routes(state: ServiceState) -> APIRouter:
     settings = state.settings
 
-    async def require_api_key(x_api_key: Annotated[str | None, Header(description="Needed only when CUTOUT_API_KEY is set")] = None):
+    async def require_api_key(
+        x_api_key: Annotated[str | None, Header(description="Needed only when CUTOUT_API_KEY is set")] = None,
+    ):
         if settings.api_key and not (x_api_key and secrets.compare_digest(x_api_key, settings.api_key)):
             raise ApiError(401, "unauthorized", "Missing or wrong X-API-Key header.")
 
@@ -155,14 +164,22 @@ def _image_routes(state: ServiceState) -> APIRouter:
 
     def respond(result: Result, payload: bytes, media_type: str, started: float) -> Response:
         bbox = ",".join(map(str, result.bbox)) if result.bbox else "none"
-        return Response(payload, media_type=media_type, headers={
-            "X-Subject-BBox": bbox,
-            "X-Model": state.segmenter.info.name,
-            "X-Processing-Time-Ms": f"{(time.perf_counter() - started) * 1000:.1f}",
-        })
+        return Response(
+            payload,
+            media_type=media_type,
+            headers={
+                "X-Subject-BBox": bbox,
+                "X-Model": state.segmenter.info.name,
+                "X-Processing-Time-Ms": f"{(time.perf_counter() - started) * 1000:.1f}",
+            },
+        )
 
-    @router.post("/remove-background", responses=IMAGE_RESPONSES, response_class=Response,
-                 summary="Cut the person out: RGBA PNG (or WebP/JPEG on a background)")
+    @router.post(
+        "/remove-background",
+        responses=IMAGE_RESPONSES,
+        response_class=Response,
+        summary="Cut the person out: RGBA PNG (or WebP/JPEG on a background)",
+    )
     async def remove_background(
         request: Request,
         options: Annotated[CutoutOptions, Query()],
@@ -186,8 +203,12 @@ def _image_routes(state: ServiceState) -> APIRouter:
         result, payload = await run_limited(work)
         return respond(result, payload, FORMATS[options.format][1], started)
 
-    @router.post("/mask", responses=IMAGE_RESPONSES, response_class=Response,
-                 summary="The person mask: single-channel 8-bit PNG (soft probability, or binary with threshold)")
+    @router.post(
+        "/mask",
+        responses=IMAGE_RESPONSES,
+        response_class=Response,
+        summary="The person mask: single-channel 8-bit PNG (soft probability, or binary with threshold)",
+    )
     async def mask(
         request: Request,
         options: Annotated[MaskOptions, Query()],
@@ -230,16 +251,26 @@ def _ops_routes(state: ServiceState) -> APIRouter:
         settings, segmenter = state.settings, state.segmenter
         model = None
         if segmenter is not None:
-            model = {"name": segmenter.info.name, "path": str(segmenter.path), "input_size": segmenter.info.input_size,
-                     "fit": segmenter.info.fit_mode, "metadata": segmenter.info.metadata}
+            model = {
+                "name": segmenter.info.name,
+                "path": str(segmenter.path),
+                "input_size": segmenter.info.input_size,
+                "fit": segmenter.info.fit_mode,
+                "metadata": segmenter.info.metadata,
+            }
         return {
             "version": __version__,
             "ready": state.ready.is_set(),
             "model": model,
             "providers": segmenter.providers if segmenter else [],
-            "limits": {"max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
-                       "concurrency": settings.concurrency, "queue_size": settings.queue_size,
-                       "request_timeout_s": settings.request_timeout_s, "upload_timeout_s": settings.upload_timeout_s},
+            "limits": {
+                "max_upload_mb": settings.max_upload_mb,
+                "max_pixels": settings.max_pixels,
+                "concurrency": settings.concurrency,
+                "queue_size": settings.queue_size,
+                "request_timeout_s": settings.request_timeout_s,
+                "upload_timeout_s": settings.upload_timeout_s,
+            },
             "api_key_required": bool(settings.api_key),
         }
 

@@ -24,12 +24,16 @@ def list_inputs(path: Path) -> list[Path]:
 
 def run_batch(args) -> int:
     settings = Settings()
-    given = {k: v for k, v in {"threshold": args.threshold, "max_size": args.max_size, "refine": args.refine}.items() if v is not None}
+    given = {
+        k: v for k, v in {"threshold": args.threshold, "max_size": args.max_size, "refine": args.refine}.items() if v is not None
+    }
     try:
         if args.mask:
             options, suffix = MaskOptions(**given), ".png"
         else:
-            options = CutoutOptions(**given, format=args.format, bg_color=args.bg_color, crop=args.crop, crop_margin=args.crop_margin)
+            options = CutoutOptions(
+                **given, format=args.format, bg_color=args.bg_color, crop=args.crop, crop_margin=args.crop_margin
+            )
             suffix = "." + options.format.replace("jpeg", "jpg")
         segmenter = Segmenter(args.model or settings.model_path, settings.provider, settings.intra_op_threads)
     except (ValidationError, ModelLoadError) as exc:

@@ -9,8 +9,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.imaging import ImageError
 
-CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 408: "upload_timeout",
-         413: "too_large", 415: "unsupported_media_type", 422: "invalid_request", 503: "unavailable", 504: "timeout"}
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "upload_timeout",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+    504: "timeout",
+}
 
 
 class ApiError(StarletteHTTPException):

@@ -61,7 +61,9 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError("unsupported_image", "The file is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF).", 415) from None
+        raise ImageError(
+            "unsupported_image", "The file is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF).", 415
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError("corrupt_image", f"The image could not be decoded: {exc}", 422) from None
 

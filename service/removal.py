@@ -84,4 +84,3 @@ def render_cutout(photo: Image.Image, prob: np.ndarray, options: CutoutOptions, 
     before = picture.size
     picture = resize_to_max(picture, options.max_size)
     return Result(picture, _scaled_bbox(bbox, picture.width / before[0], picture.height / before[1]))
-

@@ -38,7 +38,9 @@ class ModelInfo:
         meta = dict(session.get_modelmeta().custom_metadata_map)
         missing = [k for k in ("cutout.input_size", "cutout.fit") if k not in meta]
         if missing:
-            raise ModelLoadError(f"{path} lacks the metadata the service needs: {', '.join(missing)} (export it with `python -m training export`)")
+            raise ModelLoadError(
+                f"{path} lacks the metadata the service needs: {', '.join(missing)} (export it with `python -m training export`)"
+            )
         pad = tuple(int(v) for v in meta.get("cutout.pad_rgb", ",".join(map(str, PAD_RGB))).split(","))
         return cls(
             name=meta.get("cutout.name", path.stem),

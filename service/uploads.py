@@ -70,7 +70,11 @@ async def read_image_bytes(request: Request, file: UploadFile | None, field: str
         body = await request.body()
         if not body:
             raise ApiError(400, "missing_file", f"No image: send multipart field '{field}' or a raw image/* body.")
-        raise ApiError(415, "unsupported_media_type", f"Content-Type '{content_type or 'none'}' is not accepted; use multipart/form-data or image/*.")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type '{content_type or 'none'}' is not accepted; use multipart/form-data or image/*.",
+        )
     if not data:
         raise ApiError(400, "empty_file", "The uploaded file is empty.")
     return data

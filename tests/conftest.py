@@ -70,8 +70,18 @@ def tiny_run(tmp_path_factory, shapes_dataset) -> Path:
     from training.fit import FitConfig, fit
 
     out = tmp_path_factory.mktemp("run") / "tiny"
-    fit(FitConfig(data=str(shapes_dataset), out=str(out), size=TINY_SIZE, batch_size=4, epochs=2, steps_per_epoch=6,
-                  backbone_weights="none", lr=1e-3))
+    fit(
+        FitConfig(
+            data=str(shapes_dataset),
+            out=str(out),
+            size=TINY_SIZE,
+            batch_size=4,
+            epochs=2,
+            steps_per_epoch=6,
+            backbone_weights="none",
+            lr=1e-3,
+        )
+    )
     return out
 
 

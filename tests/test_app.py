@@ -96,7 +96,9 @@ def test_background_image(client, photos):
 def test_crop_and_threshold(client, photos):
     full = client.post("/remove-background", params={"threshold": 0.5}, files=upload(photos[0]))
     bbox = full.headers["X-Subject-BBox"]
-    cropped = client.post("/remove-background", params={"threshold": 0.5, "crop": True, "crop_margin": 0}, files=upload(photos[0]))
+    cropped = client.post(
+        "/remove-background", params={"threshold": 0.5, "crop": True, "crop_margin": 0}, files=upload(photos[0])
+    )
     image = png(cropped)
     if bbox != "none":
         left, top, right, bottom = map(int, bbox.split(","))
@@ -138,11 +140,23 @@ def test_missing_file_and_wrong_field(client, photos):
 
 
 def test_wrong_content_type(client):
-    assert_error(client.post("/mask", content=b'{"a": 1}', headers={"content-type": "application/json"}), 415, "unsupported_media_type")
+    assert_error(
+        client.post("/mask", content=b'{"a": 1}', headers={"content-type": "application/json"}), 415, "unsupported_media_type"
+    )
 
 
-@pytest.mark.parametrize("params", [{"threshold": 2}, {"threshold": "x"}, {"bg_color": "green"}, {"format": "gif"},
-                                    {"max_size": 0}, {"crop_margin": -3}, {"format": "jpeg"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"threshold": 2},
+        {"threshold": "x"},
+        {"bg_color": "green"},
+        {"format": "gif"},
+        {"max_size": 0},
+        {"crop_margin": -3},
+        {"format": "jpeg"},
+    ],
+)
 def test_bad_options_are_422(client, photos, params):
     assert_error(client.post("/remove-background", params=params, files=upload(photos[0])), 422, "invalid_option")
 

@@ -49,7 +49,14 @@ def test_metadata_round_trip(tiny_run, tiny_onnx):
     assert float(meta["cutout.parity_max_abs_diff"]) <= 1e-4
     assert json.loads(meta["cutout.train_metrics"]) == json.loads((tiny_run / "metrics.json").read_text())
     assert json.loads(meta["cutout.training_config"])["size"] == TINY_SIZE
-    for key in ("cutout.version", "cutout.git_commit", "cutout.created", "cutout.training_data", "cutout.preprocessing", "cutout.pad_rgb"):
+    for key in (
+        "cutout.version",
+        "cutout.git_commit",
+        "cutout.created",
+        "cutout.training_data",
+        "cutout.preprocessing",
+        "cutout.pad_rgb",
+    ):
         assert meta[key], key
 
 
@@ -80,7 +87,9 @@ def test_evaluate_known_answers(shapes_dataset):
     samples = dataset.load_splits(shapes_dataset).val
     perfect = run_evaluation(lambda data, s=iter(samples): load_truth(next(s).mask), samples, progress=False)["metrics"]
     assert perfect["mean_iou"] == 1.0 and perfect["pooled_iou"] == 1.0 and perfect["f1"] == 1.0 and perfect["boundary_f"] == 1.0
-    empty = run_evaluation(lambda data, s=iter(samples): np.zeros_like(load_truth(next(s).mask)), samples, progress=False)["metrics"]
+    empty = run_evaluation(lambda data, s=iter(samples): np.zeros_like(load_truth(next(s).mask)), samples, progress=False)[
+        "metrics"
+    ]
     assert empty["mean_iou"] == 0.0 and empty["recall"] == 0.0 and empty["boundary_f"] == 0.0
 
 
@@ -108,8 +117,23 @@ def test_evaluate_runs_the_serving_path_and_writes_a_report(tiny_onnx, shapes_da
 
 
 def test_evaluate_cli(tiny_onnx, shapes_dataset, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "training", "evaluate", str(tiny_onnx), "--data", str(shapes_dataset),
-                             "--out", str(tmp_path / "report")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "evaluate",
+            str(tiny_onnx),
+            "--data",
+            str(shapes_dataset),
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "mean_iou" in result.stdout and "boundary_f" in result.stdout
     assert json.loads((tmp_path / "report" / "evaluation.json").read_text())["metrics"]["images"] == 8
@@ -123,5 +147,19 @@ def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
     evaluation = {"metrics": {"mean_iou": 0.5, "boundary_f": 0.25}, "split": "val", "refine": True}
     card = stamp(model, evaluation, {"note": "x"})
     meta = Segmenter(model, provider="cpu").info.metadata
-    assert json.loads(meta["cutout.val_metrics"]) == card["val_metrics"] == {**evaluation["metrics"], "split": "val", "refine": True}
+    assert (
+        json.loads(meta["cutout.val_metrics"]) == card["val_metrics"] == {**evaluation["metrics"], "split": "val", "refine": True}
+    )
     assert card["input_size"] == TINY_SIZE and card["note"] == "x" and card["precision"] == "fp32"
+
+
+def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):
+    out = tmp_path / "tta.onnx"
+    summary = export(tiny_run, out, flip_tta=True)
+    assert summary["parity_max_abs_diff"] <= 1e-4
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    image = np.random.default_rng(2).uniform(0, 255, (1, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    direct = session.run(None, {"image": image})[0]
+    mirrored = session.run(None, {"image": image[:, :, ::-1].copy()})[0][:, :, ::-1]
+    np.testing.assert_allclose(direct, mirrored, atol=1e-5)
+    assert Segmenter(out, provider="cpu").info.metadata["cutout.tta"] == "hflip-average"

@@ -32,8 +32,19 @@ def test_run_directory_is_complete(tiny_run):
 
 def test_loss_goes_down_on_an_easy_set(tmp_path, shapes_dataset):
     out = tmp_path / "learn"
-    fit(FitConfig(data=str(shapes_dataset), out=str(out), size=TINY_SIZE, batch_size=4, epochs=4, steps_per_epoch=8,
-                  backbone_weights="none", lr=1e-3, loss="bce_dice"))
+    fit(
+        FitConfig(
+            data=str(shapes_dataset),
+            out=str(out),
+            size=TINY_SIZE,
+            batch_size=4,
+            epochs=4,
+            steps_per_epoch=8,
+            backbone_weights="none",
+            lr=1e-3,
+            loss="bce_dice",
+        )
+    )
     losses = [float(r["loss"]) for r in history(out)]
     assert losses[-1] < 0.8 * losses[0], losses
 
@@ -59,14 +70,20 @@ def test_a_new_run_refuses_to_overwrite(tiny_run):
 
 
 def test_cli_fit_help_explains_options():
-    out = subprocess.run([sys.executable, "-m", "training", "fit", "--help"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "training", "fit", "--help"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
     for option in ("--backbone-weights", "--resume", "--mixed-precision", "--strategy", "--freeze-encoder", "--lr-schedule"):
         assert option in out
 
 
 def test_cli_reports_a_bad_dataset_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "training", "fit", "--data", str(tmp_path), "--out", str(tmp_path / "r")],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "fit", "--data", str(tmp_path), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 2
     assert "error:" in result.stderr and "Traceback" not in result.stderr
 
@@ -84,6 +101,21 @@ print("REPLICAS_OK", metrics["epochs_run"])
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, shapes_dataset):
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(shapes_dataset), str(tmp_path / "mirrored")],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(shapes_dataset), str(tmp_path / "mirrored")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert "REPLICAS_OK 1" in result.stdout, result.stderr[-3000:]
+
+
+def test_benchmark_compares_real_and_synthetic_input(shapes_dataset):
+    from training.benchmark import benchmark
+
+    result = benchmark(
+        FitConfig(data=str(shapes_dataset), out="", size=32, batch_size=4, backbone_weights="none"), steps=2, warmup=1, samples=8
+    )
+    assert result["real_images_per_s"] > 0 and result["synthetic_images_per_s"] > 0
+    assert result["real_vs_synthetic"] == pytest.approx(result["real_step_s"] / result["synthetic_step_s"], rel=0.01)

@@ -21,9 +21,22 @@ def schemathesis_command() -> list[str]:
 
 def test_api_never_fails_and_matches_its_schema(live_server):
     result = subprocess.run(
-        [*schemathesis_command(), "run", f"{live_server}/openapi.json", "--checks", CHECKS,
-         "--max-examples", "25", "--seed", "1", "--phases", "examples,coverage,fuzzing"],
-        capture_output=True, text=True, timeout=600,
+        [
+            *schemathesis_command(),
+            "run",
+            f"{live_server}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout.lower()

@@ -14,11 +14,16 @@ def numpy_reference(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     tp, fp, fn = (p & t).sum(), (p & ~t).sum(), (~p & t).sum()
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     per_image = []
-    for pi, ti in zip(p, t):
+    for pi, ti in zip(p, t, strict=True):
         union = (pi | ti).sum()
         per_image.append(1.0 if union == 0 else (pi & ti).sum() / union)
-    return {"iou": np.mean(per_image), "pooled_iou": tp / (tp + fp + fn), "precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / (precision + recall)}
+    return {
+        "iou": np.mean(per_image),
+        "pooled_iou": tp / (tp + fp + fn),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall),
+    }
 
 
 def test_streaming_metrics_match_numpy_over_batches():

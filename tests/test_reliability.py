@@ -22,8 +22,10 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones():
 
         async def scenario():
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                requests = [asyncio.create_task(client.post("/remove-background", files={"file": ("p.jpg", body, "image/jpeg")}))
-                            for _ in range(4)]
+                requests = [
+                    asyncio.create_task(client.post("/remove-background", files={"file": ("p.jpg", body, "image/jpeg")}))
+                    for _ in range(4)
+                ]
                 await asyncio.sleep(0.3)  # all four are in flight (one running, three queued)
                 process.send_signal(signal.SIGTERM)
                 await asyncio.sleep(0.3)
@@ -47,7 +49,9 @@ def test_a_trickling_upload_holds_no_inference_slot_and_times_out():
     with running_server(env) as (url, _process):
         port = int(url.rsplit(":", 1)[1])
         slow = socket.create_connection(("127.0.0.1", port))
-        slow.sendall(b"POST /mask HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n" + b"\xff\xd8")
+        slow.sendall(
+            b"POST /mask HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n" + b"\xff\xd8"
+        )
         # While the slow client dribbles, the only slot is free for everyone else.
         started = time.perf_counter()
         response = httpx.post(f"{url}/mask", files={"file": ("p.jpg", photo_jpeg(320, 240), "image/jpeg")}, timeout=30)
@@ -68,4 +72,3 @@ def test_over_capacity_gets_503_with_retry_after_at_once():
             metrics = client.get("/metrics").text
             assert 'cutout_rejected_total{reason="overloaded"}' in metrics
             assert client.get("/readyz").status_code == 200
-

@@ -78,7 +78,7 @@ def validate(samples: list[Sample], split: str, skip_bad: bool = False) -> list[
             f"{len(bad)} of {len(samples)} samples in split '{split}' are unusable "
             f"(rerun with --skip-bad to drop them):\n  {shown}"
         )
-    good = [s for s, p in zip(samples, problems) if p is None]
+    good = [s for s, p in zip(samples, problems, strict=True) if p is None]
     if not good:
         raise DatasetError(f"split '{split}' has no usable samples")
     if bad:

@@ -46,7 +46,8 @@ def _dilate(binary: np.ndarray, radius: int) -> np.ndarray:
 
 
 def boundary_counts(pred: np.ndarray, truth: np.ndarray, tolerance: int = BOUNDARY_TOLERANCE_PX) -> tuple[int, int, int, int]:
-    """(predicted boundary px near a true boundary, predicted boundary px, true boundary px near a predicted one, true boundary px)."""
+    """Boundary pixel counts: (predicted ones near a true boundary, all predicted ones,
+    true ones near a predicted boundary, all true ones)."""
     pb, tb = _boundary(pred >= THRESHOLD), _boundary(truth >= THRESHOLD)
     return int(np.sum(pb & _dilate(tb, tolerance))), int(pb.sum()), int(np.sum(tb & _dilate(pb, tolerance))), int(tb.sum())
 
@@ -62,7 +63,13 @@ def boundary_f(pred: np.ndarray, truth: np.ndarray, tolerance: int = BOUNDARY_TO
 
 def score_image(pred: np.ndarray, truth: np.ndarray) -> dict:
     tp, fp, fn = confusion_counts(pred, truth)
-    return {"iou": 1.0 if tp + fp + fn == 0 else tp / (tp + fp + fn), "tp": tp, "fp": fp, "fn": fn, "boundary_f": boundary_f(pred, truth)}
+    return {
+        "iou": 1.0 if tp + fp + fn == 0 else tp / (tp + fp + fn),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "boundary_f": boundary_f(pred, truth),
+    }
 
 
 def summarize(records: list[dict]) -> dict:
@@ -93,7 +100,9 @@ def run_evaluation(predict: Callable[[bytes], np.ndarray], samples: list[dataset
     return {"metrics": summarize(records), "per_image": records}
 
 
-def evaluate_segmenter(segmenter: Segmenter, samples: list[dataset.Sample], refine: bool = DEFAULT_REFINE, progress: bool = True) -> dict:
+def evaluate_segmenter(
+    segmenter: Segmenter, samples: list[dataset.Sample], refine: bool = DEFAULT_REFINE, progress: bool = True
+) -> dict:
     def predict(data: bytes) -> np.ndarray:
         return predict_probability(segmenter, decode_image(data, MAX_EVAL_PIXELS), refine)
 
@@ -125,7 +134,9 @@ def segmenter_from_proto(proto: onnx.ModelProto) -> Segmenter:
         return Segmenter(path, provider="cpu")
 
 
-def write_report(result: dict, samples: list[dataset.Sample], out_dir: Path, predict_cases: Callable[[bytes], np.ndarray], cases: int = 6) -> None:
+def write_report(
+    result: dict, samples: list[dataset.Sample], out_dir: Path, predict_cases: Callable[[bytes], np.ndarray], cases: int = 6
+) -> None:
     """evaluation.json, iou_histogram.png and worst_best.png (image, truth, prediction, overlay)."""
     from training.report import case_grid, plot_iou_histogram
 
@@ -140,11 +151,16 @@ def write_report(result: dict, samples: list[dataset.Sample], out_dir: Path, pre
     for record in chosen:
         sample = by_stem[record["stem"]]
         data = sample.image.read_bytes()
-        rows.append((record["stem"], decode_image(data, MAX_EVAL_PIXELS), load_truth(sample.mask), predict_cases(data), record["iou"]))
+        rows.append(
+            (record["stem"], decode_image(data, MAX_EVAL_PIXELS), load_truth(sample.mask), predict_cases(data), record["iou"])
+        )
     case_grid(rows, out_dir / "worst_best.png")
 
 
 def format_table(metrics: dict) -> str:
-    rows = [(k, f"{v:.4f}" if isinstance(v, float) and "latency" not in k else f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    rows = [
+        (k, f"{v:.4f}" if isinstance(v, float) and "latency" not in k else f"{v:.1f}" if isinstance(v, float) else str(v))
+        for k, v in metrics.items()
+    ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)

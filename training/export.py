@@ -25,6 +25,7 @@ PARITY_TOLERANCE = 1e-4
 INT8_MAX_IOU_LOSS = 0.005
 CALIBRATION_IMAGES = 64
 VERSION = "0.1.0"
+TRAINING_DATA = "Kaggle 'Person Segmentation' (nikhilroxtomar): Pexels photos, Supervisely masks; non-commercial use only"
 
 
 class ExportError(RuntimeError):
@@ -33,7 +34,9 @@ class ExportError(RuntimeError):
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -53,11 +56,22 @@ def load_trained_model(run_dir: Path, size: int):
     return model, config
 
 
-def convert_to_onnx(model, size: int) -> onnx.ModelProto:
+def with_flip_averaging(model):
+    """Test-time augmentation inside the graph: average the prediction and that of the mirrored photo."""
+    import tensorflow as tf
+
+    def predict(image):
+        mirrored = model(tf.reverse(image, axis=[2]), training=False)
+        return (model(image, training=False) + tf.reverse(mirrored, axis=[2])) / 2.0
+
+    return predict
+
+
+def convert_to_onnx(predict, size: int) -> onnx.ModelProto:
     import tensorflow as tf
     import tf2onnx
 
-    function = tf.function(lambda image: {"mask": model(image, training=False)})
+    function = tf.function(lambda image: {"mask": predict(image)})
     spec = [tf.TensorSpec((None, size, size, 3), tf.float32, name="image")]
     proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
     return proto
@@ -68,12 +82,12 @@ def fitted_batch(samples: list[dataset.Sample], size: int, fit_mode: str) -> np.
     return np.stack([fit_image(Image.open(s.image).convert("RGB"), size, fit_mode)[0] for s in samples])
 
 
-def check_parity(model, proto: onnx.ModelProto, batch: np.ndarray) -> float:
+def check_parity(predict, proto: onnx.ModelProto, batch: np.ndarray) -> float:
     import onnxruntime as ort
 
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     onnx_out = session.run(None, {"image": batch})[0]
-    keras_out = model.predict(batch, verbose=0)
+    keras_out = np.asarray(predict(batch))
     diff = float(np.max(np.abs(onnx_out - keras_out)))
     if diff > PARITY_TOLERANCE:
         raise ExportError(f"ONNX and Keras disagree by {diff:.2e} (> {PARITY_TOLERANCE:.0e}); not writing the file")
@@ -86,7 +100,9 @@ def set_metadata(proto: onnx.ModelProto, entries: dict[str, str]) -> None:
         proto.metadata_props.add(key=key, value=value)
 
 
-def build_metadata(name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float) -> dict[str, str]:
+def build_metadata(
+    name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float, flip_tta: bool
+) -> dict[str, str]:
     metrics_path = run_dir / "metrics.json"
     return {
         "cutout.name": name,
@@ -100,8 +116,9 @@ def build_metadata(name: str, size: int, precision: str, config: FitConfig, run_
         "cutout.preprocessing": "inside the graph: caffe-style ResNet normalisation (RGB->BGR, minus ImageNet mean)",
         "cutout.output": "person probability in [0,1], N x H x W x 1; threshold 0.5 for a binary mask",
         "cutout.precision": precision,
+        "cutout.tta": "hflip-average" if flip_tta else "none",
         "cutout.architecture": "ResNet-50 encoder (ImageNet) + DeepLabV3+ decoder, output stride 16",
-        "cutout.training_data": "Kaggle 'Person Segmentation' (nikhilroxtomar): Pexels photos, Supervisely masks; non-commercial use only",
+        "cutout.training_data": TRAINING_DATA,
         "cutout.training_config": json.dumps({k: v for k, v in vars(config).items() if k not in ("data", "out")}),
         "cutout.run_dir": str(run_dir),
         "cutout.train_metrics": metrics_path.read_text() if metrics_path.exists() else "{}",
@@ -164,22 +181,26 @@ def export(
     calibration_images: int = CALIBRATION_IMAGES,
     check_images: int = 100,
     force: bool = False,
+    flip_tta: bool = False,
 ) -> dict:
     """Write `out` and return a summary. int8 is checked against fp32 on `check_images` val photos."""
     run_dir, out = Path(run_dir), Path(out)
     model, config = load_trained_model(run_dir, size or FitConfig.load(run_dir).size)
     size = size or config.size
     splits = dataset.discover(data or config.data, config.val_fraction, config.seed)
-    proto = convert_to_onnx(model, size)
-    parity = check_parity(model, proto, fitted_batch(splits.val[:parity_images], size, config.fit_mode))
-    summary = {"out": str(out), "size": size, "precision": precision, "parity_max_abs_diff": parity}
+    predict = with_flip_averaging(model) if flip_tta else (lambda image: model(image, training=False))
+    proto = convert_to_onnx(predict, size)
+    parity = check_parity(predict, proto, fitted_batch(splits.val[:parity_images], size, config.fit_mode))
+    summary = {"out": str(out), "size": size, "precision": precision, "flip_tta": flip_tta, "parity_max_abs_diff": parity}
     name = out.stem
-    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity))
+    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity, flip_tta))
 
     if precision == "fp16":
         proto = to_fp16(proto)
     elif precision == "int8":
-        calibration = fitted_batch(splits.train[:: max(1, len(splits.train) // calibration_images)][:calibration_images], size, config.fit_mode)
+        calibration = fitted_batch(
+            splits.train[:: max(1, len(splits.train) // calibration_images)][:calibration_images], size, config.fit_mode
+        )
         fp32_proto = proto
         proto = to_int8(proto, calibration)
         summary.update(int8_vs_fp32(fp32_proto, proto, splits.val[:check_images]))
@@ -190,7 +211,7 @@ def export(
             )
     elif precision != "fp32":
         raise ValueError(f"unknown precision {precision!r}")
-    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity))
+    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity, flip_tta))
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, out)
     summary["bytes"] = out.stat().st_size

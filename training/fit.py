@@ -210,11 +210,20 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
             print(f"[fit] resumed {run_dir} after epoch {state['epoch']}, lr {current_lr(model.optimizer):.2e}")
 
     counters = state.get("counters", {})
-    stateful = {"early_stopping": ResumableEarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, counters=counters.get("early_stopping"))}
+    stateful = {
+        "early_stopping": ResumableEarlyStopping(
+            monitor=MONITOR, mode="max", patience=config.patience, counters=counters.get("early_stopping")
+        )
+    }
     if config.lr_schedule == "plateau":
         stateful["plateau"] = ResumableReduceLROnPlateau(
-            monitor=MONITOR, mode="max", factor=config.plateau_factor, patience=config.plateau_patience,
-            min_lr=config.min_lr, verbose=1, counters=counters.get("plateau"),
+            monitor=MONITOR,
+            mode="max",
+            factor=config.plateau_factor,
+            patience=config.plateau_patience,
+            min_lr=config.min_lr,
+            verbose=1,
+            counters=counters.get("plateau"),
         )
     callbacks = [
         EpochStats(steps_per_epoch * config.batch_size),

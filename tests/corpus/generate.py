@@ -90,7 +90,13 @@ BAD = [
     # name, bytes, content type, status, error code
     ("zero-bytes.jpg", b"", "image/jpeg", 400, "empty_file"),
     ("text.jpg", b"hello, this is not an image\n" * 20, "image/jpeg", 415, "unsupported_image"),
-    ("svg.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>', "image/svg+xml", 415, "unsupported_image"),
+    (
+        "svg.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+        "image/svg+xml",
+        415,
+        "unsupported_image",
+    ),
     ("truncated.jpg", _jpeg[: len(_jpeg) // 2], "image/jpeg", 422, "corrupt_image"),
     ("truncated.png", _png[: len(_png) // 2], "image/png", 422, "corrupt_image"),
     ("corrupt-header.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png", 415, "unsupported_image"),
