@@ -6,13 +6,17 @@ import numpy as np
 from PIL import Image, ImageOps
 
 SUBJECT_THRESHOLD = 0.5  # alpha above this counts as the subject for bounding boxes
+# Soft alpha snaps the last 5% at each end of the probability to fully transparent / opaque: no faint haze
+# over the background, no see-through skin. The stretch is symmetric, so 0.5 stays exactly 0.5.
+SNAP = 0.05
 
 
 def alpha_from_probability(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """Soft alpha (default) or a hard 0/255 alpha at `threshold`, as uint8."""
     if threshold is not None:
         return np.where(prob >= threshold, 255, 0).astype(np.uint8)
-    return np.round(np.clip(prob, 0.0, 1.0) * 255).astype(np.uint8)
+    stretched = (prob - SNAP) / (1.0 - 2 * SNAP)
+    return np.round(np.clip(stretched, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def mask_image(alpha: np.ndarray) -> Image.Image:

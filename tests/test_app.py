@@ -250,3 +250,35 @@ def test_missing_model_fails_at_start(tmp_path):
     with pytest.raises(ModelLoadError, match="not found"):
         with TestClient(create_app(Settings(model_path=tmp_path / "none.onnx"))):
             pass
+
+
+def test_python_api(served_model, photos):
+    from service import Segmenter, mask, remove_background
+
+    segmenter = Segmenter(served_model, provider="cpu")
+    photo = Image.open(photos[0])
+    cutout = remove_background(segmenter, photo, bg_color="#ffffff")
+    assert cutout.size == photo.size and np.asarray(cutout)[..., 3].min() == 255
+    binary = mask(segmenter, photo, threshold=0.5)
+    assert binary.mode == "L" and set(np.unique(np.asarray(binary))) <= {0, 255}
+
+
+def test_batch_command_processes_a_folder(served_model, photos, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for photo in photos[:2]:
+        shutil.copy(photo, inputs)
+    (inputs / "broken.jpg").write_bytes(b"not an image")
+    command = [sys.executable, "-m", "service", "remove", str(inputs), str(tmp_path / "out"), "--model", str(served_model)]
+    result = subprocess.run([*command, "--max-size", "200"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 1  # one input failed, and the command says so
+    assert "2 written" in result.stdout and "1 failed" in result.stdout and "broken.jpg" in result.stdout + result.stderr
+    outputs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outputs] == sorted(p.stem + ".png" for p in photos[:2])
+    assert all(Image.open(p).mode == "RGBA" and max(Image.open(p).size) == 200 for p in outputs)

@@ -24,7 +24,9 @@ def test_soft_and_hard_alpha(scene):
     _, prob = scene
     soft = compose.alpha_from_probability(prob)
     hard = compose.alpha_from_probability(prob, threshold=0.5)
-    assert soft[15, 10] == 230 and soft[15, 15] == 76 and soft[0, 0] == 0
+    assert soft[15, 10] == round((0.9 - 0.05) / 0.9 * 255) and soft[15, 15] == round((0.3 - 0.05) / 0.9 * 255) and soft[0, 0] == 0
+    edges = compose.alpha_from_probability(np.array([0.04, 0.5, 0.96]))
+    assert edges.tolist() == [0, 128, 255]  # the ends snap, the middle stays: thresholding at 0.5 is unchanged
     assert set(np.unique(hard)) == {0, 255} and hard[15, 15] == 0
 
 

@@ -163,3 +163,12 @@ def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):
     mirrored = session.run(None, {"image": image[:, :, ::-1].copy()})[0][:, :, ::-1]
     np.testing.assert_allclose(direct, mirrored, atol=1e-5)
     assert Segmenter(out, provider="cpu").info.metadata["cutout.tta"] == "hflip-average"
+
+
+def test_evaluate_a_running_service_by_url(live_server, shapes_dataset):
+    from training.evaluate import evaluate_url
+
+    samples = dataset.load_splits(shapes_dataset).val[:3]
+    result = evaluate_url(live_server, samples, progress=False)
+    assert result["metrics"]["images"] == 3 and 0 <= result["metrics"]["mean_iou"] <= 1
+    assert [r["stem"] for r in result["per_image"]] == [s.stem for s in samples]
