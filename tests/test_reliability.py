@@ -39,7 +39,8 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones():
         responses, late = asyncio.run(scenario())
         assert [getattr(r, "status_code", r) for r in responses] == [200] * 4
         assert late in ("refused", 503)
-        assert process.wait(timeout=60) == 0
+        # uvicorn re-raises the signal once the drain is done, so -SIGTERM is its clean exit.
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/healthz", timeout=2)
 

@@ -42,7 +42,7 @@ def test_pick_a_photo_and_get_the_cutout(live_server, browser, photos):
 
     browser.get(live_server + "/")
     browser.find_element(By.ID, "file").send_keys(str(photos[0]))
-    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "result").get_attribute("src").startswith("blob:"))
+    WebDriverWait(browser, 60).until(lambda d: (d.find_element(By.ID, "result").get_attribute("src") or "").startswith("blob:"))
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.getElementById('result').naturalWidth") > 0)
     from PIL import Image
 
