@@ -7,6 +7,11 @@ bilinear-upsampled mask follow the photo's real edges (hair, fingers) at full re
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
+
+# Above this side length the filter runs on a downscaled copy: the model's output carries no finer detail
+# anyway, and a full-size float pipeline on a 24-megapixel photo would cost gigabytes.
+REFINE_MAX_SIDE = 2048
 
 
 def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
@@ -38,8 +43,19 @@ def guided_filter(guide_rgb: np.ndarray, prob: np.ndarray, radius: int, eps: flo
     return np.clip(box_mean(a, radius) * guide + box_mean(b, radius), 0.0, 1.0)
 
 
+def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    if array.ndim == 3:
+        return np.asarray(Image.fromarray(array.astype(np.uint8)).resize((width, height), Image.BILINEAR))
+    return np.asarray(Image.fromarray(array.astype(np.float32)).resize((width, height), Image.BILINEAR))
+
+
 def refine_probability(photo_rgb: np.ndarray, prob: np.ndarray, model_size: int) -> np.ndarray:
     """Guided filter with a window matched to how much the model's output was upsampled."""
-    scale = max(photo_rgb.shape[:2]) / model_size
-    radius = max(2, int(round(2 * scale)))
+    height, width = prob.shape
+    shrink = min(1.0, REFINE_MAX_SIDE / max(height, width))
+    if shrink < 1.0:
+        small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
+        refined = refine_probability(_resize(photo_rgb, small_w, small_h), _resize(prob, small_w, small_h), model_size)
+        return np.clip(_resize(refined, width, height), 0.0, 1.0)
+    radius = max(2, int(round(2 * max(height, width) / model_size)))
     return guided_filter(photo_rgb, prob, radius)

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(0, ge=0, description="threads per inference (0: one per core)")
     inter_op_threads: int = Field(1, ge=1, description="onnxruntime inter-op threads")
     max_upload_mb: float = Field(20.0, gt=0, description="largest accepted request body, in MB")
-    max_pixels: int = Field(40_000_000, gt=0, description="largest accepted image, in pixels (decompression-bomb guard)")
+    max_pixels: int = Field(25_000_000, gt=0, description="largest accepted image, in pixels (decompression-bomb guard)")
     concurrency: int = Field(2, ge=1, description="images processed at the same time")
     queue_size: int = Field(8, ge=0, description="requests allowed to wait for a slot; beyond that: 503 at once")
     request_timeout_s: float = Field(30.0, gt=0, description="longest wait for a slot plus processing, else 503/504")

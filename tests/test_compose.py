@@ -98,3 +98,15 @@ def test_guided_filter_snaps_a_blurry_mask_to_the_photo_edge():
     assert np.all(step_across_edge > 0.2)  # the mask now jumps where the photo does...
     assert np.all(blurry[:, 30] - blurry[:, 29] < 0.06)  # ...where it only ramped before
     assert refined[:, 27].mean() < blurry[:, 27].mean() and refined[:, 33].mean() > blurry[:, 33].mean()
+
+
+def test_refinement_of_a_large_photo_runs_at_a_capped_size():
+    from service.refine import REFINE_MAX_SIDE, refine_probability
+
+    height, width = 1200, REFINE_MAX_SIDE * 2
+    photo = np.zeros((height, width, 3), np.uint8)
+    photo[:, width // 2 :] = 255
+    prob = np.clip((np.arange(width) - width / 2 + 200) / 400, 0, 1)[None, :].repeat(height, 0).astype(np.float32)
+    refined = refine_probability(photo, prob, model_size=320)
+    assert refined.shape == (height, width) and refined.dtype == np.float32
+    assert refined[:, width // 2 + 50].mean() > prob[:, width // 2 + 50].mean()  # still pulled towards the edge
