@@ -136,7 +136,7 @@ class ResumableReduceLROnPlateau(_RestoresCounters, keras.callbacks.ReduceLROnPl
 
 
 class EpochStats(keras.callbacks.Callback):
-    """Adds training throughput and peak memory to each epoch's logs (and so the CSV)."""
+    """Adds the learning rate, training throughput and peak memory to each epoch's logs (and so the CSV)."""
 
     def __init__(self, images_per_epoch: int):
         super().__init__()
@@ -146,6 +146,7 @@ class EpochStats(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        logs["learning_rate"] = current_lr(self.model.optimizer)  # Keras logs it only for a constant rate
         logs["epoch_seconds"] = time.perf_counter() - self.started
         logs["images_per_second"] = self.images_per_epoch / logs["epoch_seconds"]
         logs["peak_rss_mb"] = peak_rss_mb()
