@@ -101,12 +101,15 @@ def test_guided_filter_snaps_a_blurry_mask_to_the_photo_edge():
 
 
 def test_refinement_of_a_large_photo_runs_at_a_capped_size():
-    from service.refine import REFINE_MAX_SIDE, refine_probability
+    from service.refine import REFINE_WORK_SIDE, refine_probability
 
-    height, width = 1200, REFINE_MAX_SIDE * 2
+    height, width = 1200, REFINE_WORK_SIDE * 4
     photo = np.zeros((height, width, 3), np.uint8)
     photo[:, width // 2 :] = 255
-    prob = np.clip((np.arange(width) - width / 2 + 200) / 400, 0, 1)[None, :].repeat(height, 0).astype(np.float32)
+    # A blurry edge 8 model pixels wide (64 photo pixels), as a 320-px model upsampled 8x would give.
+    prob = np.clip((np.arange(width) - width / 2 + 32) / 64, 0, 1)[None, :].repeat(height, 0).astype(np.float32)
     refined = refine_probability(photo, prob, model_size=320)
     assert refined.shape == (height, width) and refined.dtype == np.float32
-    assert refined[:, width // 2 + 50].mean() > prob[:, width // 2 + 50].mean()  # still pulled towards the edge
+    inside, outside = width // 2 + 8, width // 2 - 8
+    assert refined[:, inside].mean() > prob[:, inside].mean() + 0.05  # pulled towards the photo's edge
+    assert refined[:, outside].mean() < prob[:, outside].mean() - 0.05
