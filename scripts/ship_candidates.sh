@@ -2,7 +2,8 @@
 # Export and measure the serving candidates of a run: size x precision -> val metrics and end-to-end latency.
 #   bash scripts/ship_candidates.sh RUN_DIR OUT_DIR "320 384" [extra export args]
 # Writes OUT_DIR/<size>-<precision>.onnx, OUT_DIR/<size>-<precision>/evaluation.json (+ pictures),
-# OUT_DIR/<size>-<precision>.latency.json. Pick the winner from the table it prints.
+# OUT_DIR/<size>-<precision>.latency.json. Pick the winner from the table it prints. PRECISIONS="int8" limits the
+# precisions; extra arguments go to `training export` (e.g. --flip-tta, into another OUT_DIR).
 set -euo pipefail
 run="$1"; out="$2"; sizes="${3:-320 384}"; shift 3 || true
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,7 +11,7 @@ py="$root/.venv/bin/python"
 data="${CUTOUT_DATA:-$root/../shared/data/people_segmentation}"
 mkdir -p "$out"
 for size in $sizes; do
-  for precision in fp32 int8; do
+  for precision in ${PRECISIONS:-fp32 int8}; do
     name="$size-$precision"
     [ -f "$out/$name.onnx" ] || "$py" -m training export "$run" --out "$out/$name.onnx" --size "$size" --precision "$precision" --force "$@" \
       > "$out/$name.export.log" 2>&1

@@ -151,6 +151,7 @@ def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
         json.loads(meta["cutout.val_metrics"]) == card["val_metrics"] == {**evaluation["metrics"], "split": "val", "refine": True}
     )
     assert card["input_size"] == TINY_SIZE and card["note"] == "x" and card["precision"] == "fp32"
+    assert meta["cutout.name"] == card["name"] == "stamped"
 
 
 def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):

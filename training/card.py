@@ -13,9 +13,12 @@ import onnx
 
 
 def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict:
-    """Write the evaluation's metrics into the model's metadata; return the card as a dict."""
+    """Write the evaluation's metrics into the model's metadata; return the card as a dict.
+
+    Stamping is the shipping step: the model takes the name of the file it ships as."""
     proto = onnx.load(str(model_path))
     meta = {p.key: p.value for p in proto.metadata_props}
+    meta["cutout.name"] = model_path.stem
     metrics = {**evaluation["metrics"], "split": evaluation.get("split", "val"), "refine": evaluation.get("refine")}
     meta["cutout.val_metrics"] = json.dumps(metrics)
     del proto.metadata_props[:]
