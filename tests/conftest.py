@@ -67,22 +67,19 @@ def shapes_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, shapes_dataset) -> Path:
     """A real (short) training run of the real architecture at 64 px, from scratch."""
-    from training.fit import FitConfig, fit
+    from training.fit import fit
 
     out = tmp_path_factory.mktemp("run") / "tiny"
-    fit(
-        FitConfig(
-            data=str(shapes_dataset),
-            out=str(out),
-            size=TINY_SIZE,
-            batch_size=4,
-            epochs=2,
-            steps_per_epoch=6,
-            backbone_weights="none",
-            lr=1e-3,
-        )
-    )
+    fit(tiny_config(shapes_dataset, out))
     return out
+
+
+def tiny_config(data: Path, out: Path, **overrides):
+    """Training options for fast runs on the shapes dataset: 64 px, no pretrained weights, a high rate."""
+    from training.fit import FitConfig
+
+    options = dict(size=TINY_SIZE, batch_size=4, epochs=2, steps_per_epoch=6, backbone_weights="none", lr=1e-3)
+    return FitConfig(data=str(data), out=str(out), **{**options, **overrides})
 
 
 @pytest.fixture(scope="session")

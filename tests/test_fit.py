@@ -10,7 +10,7 @@ import sys
 import pytest
 
 pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
-from tests.conftest import ROOT, TINY_SIZE  # noqa: E402
+from tests.conftest import ROOT, tiny_config  # noqa: E402
 from training.fit import FitConfig, fit  # noqa: E402
 
 
@@ -32,19 +32,7 @@ def test_run_directory_is_complete(tiny_run):
 
 def test_loss_goes_down_on_an_easy_set(tmp_path, shapes_dataset):
     out = tmp_path / "learn"
-    fit(
-        FitConfig(
-            data=str(shapes_dataset),
-            out=str(out),
-            size=TINY_SIZE,
-            batch_size=4,
-            epochs=4,
-            steps_per_epoch=8,
-            backbone_weights="none",
-            lr=1e-3,
-            loss="bce_dice",
-        )
-    )
+    fit(tiny_config(shapes_dataset, out, epochs=4, steps_per_epoch=8, loss="bce_dice", lr_schedule="cosine", warmup_steps=4))
     losses = [float(r["loss"]) for r in history(out)]
     assert losses[-1] < 0.8 * losses[0], losses
 
