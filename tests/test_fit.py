@@ -107,3 +107,17 @@ def test_benchmark_compares_real_and_synthetic_input(shapes_dataset):
     )
     assert result["real_images_per_s"] > 0 and result["synthetic_images_per_s"] > 0
     assert result["real_vs_synthetic"] == pytest.approx(result["real_step_s"] / result["synthetic_step_s"], rel=0.01)
+
+
+def test_cli_resume_keeps_the_saved_config_except_options_typed_again(tmp_path, monkeypatch):
+    import training.fit as fit_module
+    from training.cli import main
+
+    saved = FitConfig(data="somewhere", out=str(tmp_path), size=96, epochs=3, lr=5e-4, loss="bce_dice")
+    saved.save(tmp_path)
+    calls = []
+    monkeypatch.setattr(fit_module, "fit", lambda config, resume=False: calls.append((config, resume)) or {})
+    assert main(["fit", "--resume", str(tmp_path), "--epochs", "7"]) == 0
+    ((config, resume),) = calls
+    assert resume and config.epochs == 7  # typed again: overrides
+    assert (config.size, config.lr, config.loss, config.data) == (96, 5e-4, "bce_dice", "somewhere")  # kept

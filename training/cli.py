@@ -83,14 +83,14 @@ def _add_fit_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (weights init, shuffling, augmentation)")
 
 
-def _run_fit(args, parser) -> int:
+def _run_fit(args, parser, argv: list[str]) -> int:
     from training.fit import FitConfig, fit
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "resume")}
     if args.resume:
         config = FitConfig.load(Path(args.resume))
         # Only options typed on the command line override the saved config.
-        typed = {a.lstrip("-").split("=")[0].replace("-", "_") for a in sys.argv if a.startswith("--")}
+        typed = {a.lstrip("-").split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
         for key in typed & given.keys():
             setattr(config, key, given[key])
         config.out = args.resume
@@ -245,13 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     from training.dataset import DatasetError
     from training.export import ExportError
 
     try:
         if args.command == "fit":
-            return _run_fit(args, parser)
+            return _run_fit(args, parser, argv)
         if args.command == "export":
             return _run_export(args)
         if args.command == "evaluate":
