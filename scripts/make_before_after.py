@@ -1,6 +1,6 @@
 """docs/before-after.png: a photo next to the shipped model's cutout on a checkerboard (for the README).
 
-python scripts/make_before_after.py PHOTO [PHOTO ...] [--out docs/before-after.png]
+python -m scripts.make_before_after PHOTO [PHOTO ...] [--out docs/before-after.png]
 """
 
 from __future__ import annotations
