@@ -24,7 +24,7 @@ from service.admission import Admission, Overloaded, TimedOut
 from service.errors import ApiError, install_error_handlers
 from service.imaging import FORMATS, decode_image, encode_image
 from service.removal import CutoutOptions, MaskOptions, OptionError, Result, predict_probability, render_cutout, render_mask
-from service.segmenter import Segmenter
+from service.segmenter import Segmenter, open_segmenter
 from service.settings import Settings
 from service.telemetry import Telemetry
 from service.uploads import BodyLimit, read_image_bytes
@@ -72,7 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI):
         # Loading fails fast (bad path, CUDA asked for but absent): the process must not start half-working.
         state.segmenter = await asyncio.to_thread(
-            Segmenter, settings.model_path, settings.provider, settings.intra_op_threads, settings.inter_op_threads
+            open_segmenter,
+            settings.model_path,
+            settings.gpu_model,
+            settings.provider,
+            settings.intra_op_threads,
+            settings.inter_op_threads,
         )
         state.admission = Admission(settings.concurrency, settings.queue_size, settings.request_timeout_s)
         warming = asyncio.create_task(asyncio.to_thread(warm_up, state))  # /readyz says 503 until it is done

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from service.imaging import ImageError, decode_image, encode_image
 from service.removal import CutoutOptions, MaskOptions, OptionError, predict_probability, render_cutout, render_mask
-from service.segmenter import ModelLoadError, Segmenter
+from service.segmenter import ModelLoadError, open_segmenter
 from service.settings import Settings
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -35,7 +35,8 @@ def run_batch(args) -> int:
                 **given, format=args.format, bg_color=args.bg_color, crop=args.crop, crop_margin=args.crop_margin
             )
             suffix = "." + options.format.replace("jpeg", "jpg")
-        segmenter = Segmenter(args.model or settings.model_path, settings.provider, settings.intra_op_threads)
+        gpu_model = None if args.model else settings.gpu_model  # an explicit --model is served as given
+        segmenter = open_segmenter(args.model or settings.model_path, gpu_model, settings.provider, settings.intra_op_threads)
     except (ValidationError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

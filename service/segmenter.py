@@ -107,3 +107,21 @@ class Segmenter:
         fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
         prob = self.predict_model_size(fitted[None])[0]
         return unfit_probability(prob, placement, image.width, image.height)
+
+
+def open_segmenter(
+    cpu_model: str | Path,
+    gpu_model: str | Path | None = None,
+    provider: str = "auto",
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 1,
+) -> Segmenter:
+    """The segmenter for this machine: `gpu_model` (fp16) when it exists and CUDA really runs it, else `cpu_model`.
+
+    The int8 CPU file would run on CUDA too, but slowly (QDQ falls back to float kernels), hence two files.
+    """
+    if provider != "cpu" and gpu_model and Path(gpu_model).is_file() and PROVIDERS["cuda"] in ort.get_available_providers():
+        segmenter = Segmenter(gpu_model, provider, intra_op_threads, inter_op_threads)
+        if segmenter.providers[0] == PROVIDERS["cuda"]:
+            return segmenter
+    return Segmenter(cpu_model, provider, intra_op_threads, inter_op_threads)

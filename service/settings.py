@@ -10,12 +10,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "cutout-person.onnx"
+DEFAULT_GPU_MODEL = MODELS_DIR / "cutout-person-fp16.onnx"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CUTOUT_", env_file=None, protected_namespaces=())
 
     model_path: Path = Field(DEFAULT_MODEL, description="ONNX model to serve (default: the shipped model)")
+    gpu_model_path: Path = Field(
+        DEFAULT_GPU_MODEL, description="ONNX model served instead when onnxruntime runs on CUDA (if the file exists)"
+    )
     provider: Literal["auto", "cpu", "cuda"] = Field("auto", description="onnxruntime execution provider")
     intra_op_threads: int = Field(0, ge=0, description="threads per inference (0: one per core)")
     inter_op_threads: int = Field(1, ge=1, description="onnxruntime inter-op threads")
@@ -27,6 +31,13 @@ class Settings(BaseSettings):
     upload_timeout_s: float = Field(30.0, gt=0, description="longest time a client may take to send its upload (else 408)")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS (JSON list)")
     api_key: str | None = Field(None, description="when set, every image route needs the X-API-Key header")
+
+    @property
+    def gpu_model(self) -> Path | None:
+        """The CUDA file, unless the operator chose a model of their own and no GPU file to go with it."""
+        if "model_path" in self.model_fields_set and "gpu_model_path" not in self.model_fields_set:
+            return None
+        return self.gpu_model_path
 
     @property
     def max_upload_bytes(self) -> int:

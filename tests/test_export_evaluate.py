@@ -168,6 +168,27 @@ def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):
     assert Segmenter(out, provider="cpu").info.metadata["cutout.tta"] == "hflip-average"
 
 
+def test_scale_averaging_export_is_the_mean_of_both_scales(tiny_run, tmp_path):
+    import tensorflow as tf
+
+    small = TINY_SIZE // 2
+    averaged = tmp_path / "scales.onnx"
+    summary = export(tiny_run, averaged, scales=[TINY_SIZE, small])
+    assert summary["parity_max_abs_diff"] <= 1e-4 and summary["tta"] == f"scale-average {TINY_SIZE}+{small}"
+    export(tiny_run, tmp_path / "full.onnx")
+    export(tiny_run, tmp_path / "small.onnx", size=small)
+
+    def run(path, image):
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": image})[0]
+
+    image = np.random.default_rng(3).uniform(0, 255, (1, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    shrunk = tf.image.resize(image, (small, small)).numpy()
+    small_back = tf.image.resize(run(tmp_path / "small.onnx", shrunk), (TINY_SIZE, TINY_SIZE)).numpy()
+    expected = (run(tmp_path / "full.onnx", image) + small_back) / 2
+    np.testing.assert_allclose(run(averaged, image), expected, atol=1e-4)
+    assert Segmenter(averaged, provider="cpu").info.metadata["cutout.tta"] == f"scale-average {TINY_SIZE}+{small}"
+
+
 def test_evaluate_a_running_service_by_url(live_server, shapes_dataset):
     from training.evaluate import evaluate_url
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from service.removal import predict_probability
 from service.segmenter import Segmenter
+from service.settings import DEFAULT_GPU_MODEL
 from tests.conftest import ROOT, SHIPPED_MODEL, photo_mask
 
 pytestmark = pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the default model has not been shipped yet")
@@ -18,12 +19,22 @@ CARD = ROOT / "models" / "README.md"
 CARD_JSON = ROOT / "models" / "cutout-person.json"
 
 
+# The CUDA file is optional; when it ships, it must be as good as the CPU file (it is checked here on CPU).
+SHIPPED_FILES = [SHIPPED_MODEL] + ([DEFAULT_GPU_MODEL] if DEFAULT_GPU_MODEL.exists() else [])
+
+
+@pytest.fixture(scope="module", params=SHIPPED_FILES, ids=lambda path: path.name)
+def any_shipped(request):
+    return Segmenter(request.param, provider="cpu")
+
+
 @pytest.fixture(scope="module")
 def segmenter():
     return Segmenter(SHIPPED_MODEL, provider="cpu")
 
 
-def test_people_are_found_and_background_is_not(segmenter, photos):
+def test_people_are_found_and_background_is_not(any_shipped, photos):
+    segmenter = any_shipped
     ious = []
     for photo in photos:
         prob = predict_probability(segmenter, Image.open(photo).convert("RGB"))
@@ -47,3 +58,14 @@ def test_metadata_matches_the_card(segmenter):
     text = CARD.read_text()
     assert f"{val['mean_iou']:.4f}" in text and "non-commercial" in text.lower()
     assert re.search(rf"\b{card['input_size']}\b", text)
+
+
+@pytest.mark.skipif(not DEFAULT_GPU_MODEL.exists(), reason="no CUDA file ships with this release")
+def test_the_cuda_file_is_the_same_model_in_fp16(segmenter):
+    gpu = Segmenter(DEFAULT_GPU_MODEL, provider="cpu").info.metadata
+    cpu = segmenter.info.metadata
+    assert gpu["cutout.precision"] == "fp16"
+    for key in ("cutout.input_size", "cutout.fit", "cutout.tta", "cutout.run_dir", "cutout.training_config"):
+        assert gpu[key] == cpu[key], key
+    card = json.loads(CARD_JSON.read_text())
+    assert card["gpu_file"]["file"] == DEFAULT_GPU_MODEL.name and card["gpu_file"]["precision"] == "fp16"

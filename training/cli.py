@@ -120,6 +120,11 @@ def _add_export_parser(sub) -> None:
     p.add_argument(
         "--flip-tta", action="store_true", help="average with the mirrored photo's prediction inside the graph (2x compute)"
     )
+    p.add_argument(
+        "--scales",
+        type=lambda text: [int(part) for part in text.split(",")],
+        help="comma-separated model input sizes averaged inside the graph, e.g. 448,384 (the input stays --size)",
+    )
 
 
 def _run_export(args) -> int:
@@ -135,6 +140,7 @@ def _run_export(args) -> int:
         check_images=args.check_images,
         force=args.force,
         flip_tta=args.flip_tta,
+        scales=args.scales,
     )
     print(json.dumps(summary, indent=2))
     return 0

@@ -67,6 +67,47 @@ def with_flip_averaging(model):
     return predict
 
 
+def with_scale_averaging(predict_by_size: dict, size: int):
+    """Multi-scale test-time augmentation inside the graph.
+
+    The graph takes `size` x `size`; every other scale sees the input resized to it, and its prediction is
+    resized back before averaging. A larger scale finds small people, a smaller one keeps context.
+    (The architecture's image pooling is built for one input size, hence one predictor per scale.)
+    """
+    import tensorflow as tf
+
+    def predict(image):
+        predictions = []
+        for scale, scale_predict in predict_by_size.items():
+            if scale == size:
+                predictions.append(scale_predict(image))
+            else:
+                scaled = scale_predict(tf.image.resize(image, (scale, scale), method="bilinear"))
+                predictions.append(tf.image.resize(scaled, (size, size), method="bilinear"))
+        return tf.add_n(predictions) / float(len(predictions))
+
+    return predict
+
+
+def tta_description(flip_tta: bool, scales: list[int], size: int) -> str:
+    parts = ["hflip-average"] if flip_tta else []
+    if any(scale != size for scale in scales):
+        parts.append("scale-average " + "+".join(map(str, scales)))
+    return ", ".join(parts) or "none"
+
+
+def build_predictor(run_dir: Path, size: int, flip_tta: bool, scales: list[int] | None):
+    """The Keras function that the ONNX graph reproduces: one model, or an average over mirrors and scales."""
+    scales = scales or [size]
+    predictors, config = {}, None
+    for scale in dict.fromkeys(scales):
+        model, config = load_trained_model(run_dir, scale)
+        predictors[scale] = with_flip_averaging(model) if flip_tta else (lambda image, m=model: m(image, training=False))
+    if list(predictors) == [size]:
+        return predictors[size], config
+    return with_scale_averaging(predictors, size), config
+
+
 def convert_to_onnx(predict, size: int) -> onnx.ModelProto:
     import tensorflow as tf
     import tf2onnx
@@ -101,7 +142,7 @@ def set_metadata(proto: onnx.ModelProto, entries: dict[str, str]) -> None:
 
 
 def build_metadata(
-    name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float, flip_tta: bool
+    name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float, tta: str
 ) -> dict[str, str]:
     metrics_path = run_dir / "metrics.json"
     return {
@@ -116,7 +157,7 @@ def build_metadata(
         "cutout.preprocessing": "inside the graph: caffe-style ResNet normalisation (RGB->BGR, minus ImageNet mean)",
         "cutout.output": "person probability in [0,1], N x H x W x 1; threshold 0.5 for a binary mask",
         "cutout.precision": precision,
-        "cutout.tta": "hflip-average" if flip_tta else "none",
+        "cutout.tta": tta,
         "cutout.architecture": "ResNet-50 encoder (ImageNet) + DeepLabV3+ decoder, output stride 16",
         "cutout.training_data": TRAINING_DATA,
         "cutout.training_config": json.dumps({k: v for k, v in vars(config).items() if k not in ("data", "out")}),
@@ -182,18 +223,22 @@ def export(
     check_images: int = 100,
     force: bool = False,
     flip_tta: bool = False,
+    scales: list[int] | None = None,
 ) -> dict:
-    """Write `out` and return a summary. int8 is checked against fp32 on `check_images` val photos."""
+    """Write `out` and return a summary. int8 is checked against fp32 on `check_images` val photos.
+
+    scales: model input sizes averaged inside the graph (default: just `size`).
+    """
     run_dir, out = Path(run_dir), Path(out)
-    model, config = load_trained_model(run_dir, size or FitConfig.load(run_dir).size)
-    size = size or config.size
+    size = size or FitConfig.load(run_dir).size
+    predict, config = build_predictor(run_dir, size, flip_tta, scales)
+    tta = tta_description(flip_tta, scales or [size], size)
     splits = dataset.discover(data or config.data, config.val_fraction, config.seed)
-    predict = with_flip_averaging(model) if flip_tta else (lambda image: model(image, training=False))
     proto = convert_to_onnx(predict, size)
     parity = check_parity(predict, proto, fitted_batch(splits.val[:parity_images], size, config.fit_mode))
-    summary = {"out": str(out), "size": size, "precision": precision, "flip_tta": flip_tta, "parity_max_abs_diff": parity}
+    summary = {"out": str(out), "size": size, "precision": precision, "tta": tta, "parity_max_abs_diff": parity}
     name = out.stem
-    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity, flip_tta))
+    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity, tta))
 
     if precision == "fp16":
         proto = to_fp16(proto)
@@ -211,7 +256,7 @@ def export(
             )
     elif precision != "fp32":
         raise ValueError(f"unknown precision {precision!r}")
-    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity, flip_tta))
+    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity, tta))
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, out)
     summary["bytes"] = out.stat().st_size
