@@ -73,6 +73,8 @@ def with_scale_averaging(predict_by_size: dict, size: int):
     The graph takes `size` x `size`; every other scale sees the input resized to it, and its prediction is
     resized back before averaging. A larger scale finds small people, a smaller one keeps context.
     (The architecture's image pooling is built for one input size, hence one predictor per scale.)
+    Not every pair converts: with tf2onnx 1.17, 448 with 384 (mirrored too) fails onnxruntime's shape
+    inference, and the export refuses it before writing; 384 with 320 converts and matches Keras.
     """
     import tensorflow as tf
 
@@ -126,7 +128,10 @@ def fitted_batch(samples: list[dataset.Sample], size: int, fit_mode: str) -> np.
 def check_parity(predict, proto: onnx.ModelProto, batch: np.ndarray) -> float:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ExportError(f"onnxruntime cannot load the converted graph; not writing the file: {exc}") from exc
     onnx_out = session.run(None, {"image": batch})[0]
     keras_out = np.asarray(predict(batch))
     diff = float(np.max(np.abs(onnx_out - keras_out)))
