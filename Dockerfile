@@ -21,6 +21,7 @@ WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     CUTOUT_MODEL_PATH=/app/models/cutout-person.onnx \
+    CUTOUT_GPU_MODEL_PATH=/app/models/cutout-person-fp16.onnx \
     HOST=0.0.0.0 \
     PORT=8000
 USER cutout

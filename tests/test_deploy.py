@@ -26,6 +26,8 @@ def test_dockerfile_is_multi_stage_slim_non_root_without_tensorflow():
     assert "tensorflow" not in instructions and "[train]" not in instructions
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, re.M)
     assert "COPY models /app/models" in text and "CUTOUT_MODEL_PATH=/app/models/cutout-person.onnx" in text
+    # Setting the CPU path alone would switch the CUDA file off (see Settings.gpu_model): name both.
+    assert "CUTOUT_GPU_MODEL_PATH=/app/models/cutout-person-fp16.onnx" in text
     assert (ROOT / "models" / "cutout-person.onnx").exists() or pytest.skip("the default model has not been shipped yet")
 
 
