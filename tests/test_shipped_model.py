@@ -67,5 +67,7 @@ def test_the_cuda_file_is_the_same_model_in_fp16(segmenter):
     assert gpu["cutout.precision"] == "fp16"
     for key in ("cutout.input_size", "cutout.fit", "cutout.tta", "cutout.run_dir", "cutout.training_config"):
         assert gpu[key] == cpu[key], key
-    card = json.loads(CARD_JSON.read_text())
-    assert card["gpu_file"]["file"] == DEFAULT_GPU_MODEL.name and card["gpu_file"]["precision"] == "fp16"
+    gpu_card = json.loads(DEFAULT_GPU_MODEL.with_suffix(".json").read_text())
+    assert gpu_card["precision"] == "fp16" and gpu_card["name"] == gpu["cutout.name"] == DEFAULT_GPU_MODEL.stem
+    assert json.loads(gpu["cutout.val_metrics"])["mean_iou"] == pytest.approx(gpu_card["val_metrics"]["mean_iou"], abs=1e-9)
+    assert f"{gpu_card['val_metrics']['mean_iou']:.4f}" in CARD.read_text()
