@@ -168,6 +168,14 @@ def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):
     assert Segmenter(out, provider="cpu").info.metadata["cutout.tta"] == "hflip-average"
 
 
+def test_a_graph_onnxruntime_cannot_load_is_refused_with_the_reason():
+    from training.export import check_parity
+
+    broken = onnx.ModelProto()  # no graph, no opset: what a failed conversion looks like to onnxruntime
+    with pytest.raises(ExportError, match="cannot load the converted graph"):
+        check_parity(lambda batch: batch, broken, np.zeros((1, TINY_SIZE, TINY_SIZE, 3), np.float32))
+
+
 def test_scale_averaging_export_is_the_mean_of_both_scales(tiny_run, tmp_path):
     import tensorflow as tf
 

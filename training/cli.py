@@ -123,7 +123,7 @@ def _add_export_parser(sub) -> None:
     p.add_argument(
         "--scales",
         type=lambda text: [int(part) for part in text.split(",")],
-        help="comma-separated model input sizes averaged inside the graph, e.g. 448,384 (the input stays --size)",
+        help="comma-separated model input sizes averaged inside the graph, e.g. 384,320 (the input stays --size)",
     )
 
 

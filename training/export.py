@@ -73,7 +73,7 @@ def with_scale_averaging(predict_by_size: dict, size: int):
     The graph takes `size` x `size`; every other scale sees the input resized to it, and its prediction is
     resized back before averaging. A larger scale finds small people, a smaller one keeps context.
     (The architecture's image pooling is built for one input size, hence one predictor per scale.)
-    Not every pair converts: with tf2onnx 1.17, 448 with 384 (mirrored too) fails onnxruntime's shape
+    Not every pair converts: with tf2onnx 1.17, 448 with 384 and mirroring fails onnxruntime's shape
     inference, and the export refuses it before writing; 384 with 320 converts and matches Keras.
     """
     import tensorflow as tf
