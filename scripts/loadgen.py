@@ -44,6 +44,18 @@ def photo_jpeg(width: int = 1024, height: int = 683, index: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def wait_until_ready(url: str, timeout_s: float, alive=lambda: True) -> None:
+    """Poll GET /readyz until it answers 200; RuntimeError once the deadline passes or `alive()` turns false."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        if not alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not become ready")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def running_server(env: dict[str, str] | None = None, ready_timeout: float = 120):
     """Start `python -m service` on a free loopback port; yield (base_url, process)."""
@@ -55,14 +67,7 @@ def running_server(env: dict[str, str] | None = None, ready_timeout: float = 120
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.2)
+        wait_until_ready(url, ready_timeout, alive=lambda: process.poll() is None)
         yield url, process
     finally:
         process.terminate()

@@ -105,12 +105,10 @@ def served_model(request) -> Path:
 def live_server(served_model):
     """The real app under uvicorn on a loopback port, in a thread; yields its base URL."""
     import threading
-    import time
 
-    import httpx
     import uvicorn
 
-    from scripts.loadgen import free_port
+    from scripts.loadgen import free_port, wait_until_ready
     from service.app import create_app
     from service.settings import Settings
 
@@ -119,15 +117,8 @@ def live_server(served_model):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.1)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url, 60, alive=thread.is_alive)
     yield url
     server.should_exit = True
     thread.join(timeout=30)
