@@ -1,33 +1,32 @@
-"""Pure functions from (photo, probability map) to the pictures users download."""
+"""Pure functions from (foreground colour, alpha) to the pictures users download.
+
+The foreground is the photo with its edge pixels' colours estimated (service.matte), or the photo itself.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from service.matte import shape_alpha
+
 SUBJECT_THRESHOLD = 0.5  # alpha above this counts as the subject for bounding boxes
-# Soft alpha snaps the last 5% at each end of the probability to fully transparent / opaque: no faint haze
-# over the background, no see-through skin. The stretch is symmetric, so 0.5 stays exactly 0.5.
-SNAP = 0.05
 
 
 def alpha_from_probability(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Soft alpha (default) or a hard 0/255 alpha at `threshold`, as uint8."""
+    """Shaped soft alpha (default) or a hard 0/255 alpha at `threshold`, as uint8."""
     if threshold is not None:
         return np.where(prob >= threshold, 255, 0).astype(np.uint8)
-    stretched = (prob - SNAP) / (1.0 - 2 * SNAP)
-    return np.round(np.clip(stretched, 0.0, 1.0) * 255).astype(np.uint8)
+    return shape_alpha(prob)
 
 
 def mask_image(alpha: np.ndarray) -> Image.Image:
     return Image.fromarray(alpha)  # 8-bit single channel ("L")
 
 
-def cutout(photo: Image.Image, alpha: np.ndarray) -> Image.Image:
-    """RGBA: the photo with the background made transparent."""
-    rgba = photo.convert("RGBA")
-    rgba.putalpha(mask_image(alpha))
-    return rgba
+def cutout(foreground: np.ndarray, alpha: np.ndarray) -> Image.Image:
+    """RGBA: the person's colours with the background made transparent."""
+    return Image.fromarray(np.dstack([foreground, alpha]), "RGBA")
 
 
 def parse_color(value: str) -> tuple[int, int, int, int]:
@@ -37,15 +36,19 @@ def parse_color(value: str) -> tuple[int, int, int, int]:
     return tuple(rgba + [255] * (4 - len(rgba)))  # type: ignore[return-value]
 
 
-def on_color(photo: Image.Image, alpha: np.ndarray, color: tuple[int, int, int, int]) -> Image.Image:
-    background = Image.new("RGBA", photo.size, color)
-    return Image.alpha_composite(background, cutout(photo, alpha))
+def _size(alpha: np.ndarray) -> tuple[int, int]:
+    return alpha.shape[1], alpha.shape[0]
 
 
-def on_image(photo: Image.Image, alpha: np.ndarray, background: Image.Image) -> Image.Image:
+def on_color(foreground: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int, int]) -> Image.Image:
+    background = Image.new("RGBA", _size(alpha), color)
+    return Image.alpha_composite(background, cutout(foreground, alpha))
+
+
+def on_image(foreground: np.ndarray, alpha: np.ndarray, background: Image.Image) -> Image.Image:
     """The subject over another picture, scaled and centre-cropped to cover the photo's size."""
-    cover = ImageOps.fit(background.convert("RGBA"), photo.size, Image.LANCZOS)
-    return Image.alpha_composite(cover, cutout(photo, alpha))
+    cover = ImageOps.fit(background.convert("RGBA"), _size(alpha), Image.LANCZOS)
+    return Image.alpha_composite(cover, cutout(foreground, alpha))
 
 
 def subject_bbox(alpha: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from service import compose
 from service.imaging import resize_to_max
+from service.matte import estimate_foreground
 from service.refine import refine_probability
 from service.segmenter import Segmenter
 
@@ -33,6 +34,9 @@ class CutoutOptions(MaskOptions):
     bg_color: str | None = Field(None, pattern=COLOR_PATTERN, description="Background colour, #RRGGBB or #RRGGBBAA.")
     crop: bool = Field(False, description="Crop to the subject's bounding box.")
     crop_margin: int = Field(0, ge=0, le=4096, description="Pixels kept around the subject when cropping.")
+    decontaminate: bool = Field(
+        True, description="Estimate the person's own colour in semi-transparent edge pixels (no old-background fringe)."
+    )
 
 
 @dataclass
@@ -70,12 +74,15 @@ def render_cutout(photo: Image.Image, prob: np.ndarray, options: CutoutOptions, 
     if options.format == "jpeg" and options.bg_color is None and background is None:
         raise OptionError("format=jpeg cannot store transparency: also give bg_color or bg_image")
     alpha = compose.alpha_from_probability(prob, options.threshold)
+    foreground = np.asarray(photo)
+    if options.decontaminate:
+        foreground = estimate_foreground(foreground, alpha)
     if background is not None:
-        picture = compose.on_image(photo, alpha, background)
+        picture = compose.on_image(foreground, alpha, background)
     elif options.bg_color:
-        picture = compose.on_color(photo, alpha, compose.parse_color(options.bg_color))
+        picture = compose.on_color(foreground, alpha, compose.parse_color(options.bg_color))
     else:
-        picture = compose.cutout(photo, alpha)
+        picture = compose.cutout(foreground, alpha)
     bbox = compose.subject_bbox(alpha)
     if options.crop and bbox is not None:
         crop_box = compose.expand_box(bbox, options.crop_margin, photo.width, photo.height)

@@ -78,6 +78,10 @@ def _add_fit_parser(sub) -> None:
         default=STRETCH,
         help="how images are fitted to the square input (the service uses the same)",
     )
+    p.add_argument(
+        "--negative-fraction", type=float, default=0.0, help="share of training crops from person-free regions (empty masks)"
+    )
+    p.add_argument("--zoom-out-fraction", type=float, default=0.0, help="share of training crops zoomed out up to 2x")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share for a plain images/ + masks/ folder")
     p.add_argument("--skip-bad", action="store_true", help="drop unusable samples (counted) instead of stopping")
     p.add_argument("--seed", type=int, default=0, help="random seed (weights init, shuffling, augmentation)")

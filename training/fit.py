@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from service.fitting import STRETCH
-from training import dataset
+from training import dataset, person_free
 from training.metrics import LOSSES, all_metrics
 from training.model import build_model
 from training.pipeline import make_dataset
@@ -58,6 +58,8 @@ class FitConfig:
     mixed_precision: str = "float32"  # float32 | bfloat16
     strategy: str = "default"  # default | mirrored | multiworker
     fit_mode: str = STRETCH
+    negative_fraction: float = 0.0  # share of training crops taken from person-free regions (empty masks)
+    zoom_out_fraction: float = 0.0  # share of training crops zoomed out up to 2x (people small in the frame)
     val_fraction: float = 0.1
     skip_bad: bool = False
     seed: int = 0
@@ -194,13 +196,25 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
     splits = dataset.load_splits(config.data, config.val_fraction, config.seed, config.skip_bad)
     steps_per_epoch = config.steps_per_epoch or max(1, len(splits.train) // config.batch_size)
     val_samples = splits.val[: config.val_limit] if config.val_limit else splits.val
-    train_ds = make_dataset(splits.train, config.size, config.batch_size, config.fit_mode, training=True, seed=config.seed)
+    train_ds = make_dataset(
+        splits.train,
+        config.size,
+        config.batch_size,
+        config.fit_mode,
+        training=True,
+        seed=config.seed,
+        person_free_boxes=person_free.training_boxes([s.mask for s in splits.train]) if config.negative_fraction else None,
+        negative_fraction=config.negative_fraction,
+        zoom_out_fraction=config.zoom_out_fraction,
+    )
     val_ds = make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
     print(f"[fit] train {len(splits.train)} / val {len(splits.val)} images, {steps_per_epoch} steps per epoch")
 
     strategy = make_strategy(config.strategy)
     with strategy.scope():
-        model = build_model(config.size, config.backbone_weights, config.fine_tune_from, config.freeze_encoder)
+        # Whole-model weights (a file or a run) hold the encoder too: no ImageNet file needed then.
+        backbone_weights = "none" if config.init_from else config.backbone_weights
+        model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder)
         if config.init_from and not state:
             model.load_weights(initial_weights_path(config.init_from))
         model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=LOSSES[config.loss], metrics=all_metrics())

@@ -14,6 +14,10 @@ from training.dataset import Sample
 AUTOTUNE = tf.data.AUTOTUNE
 # Cached images are fitted slightly larger than the model input so random crops keep detail.
 CACHE_MARGIN = 1.25
+# Zoomed-out crops show up to this many photo sides; the photo is mirrored beyond its border by
+# MIRROR_PAD of a side each way, so the frame around a small person is scene, not a flat colour.
+MAX_ZOOM_OUT = 1.8
+MIRROR_PAD = 0.6
 
 
 def decode_pair(image_path: tf.Tensor, mask_path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -42,19 +46,73 @@ def fit_to_square(image: tf.Tensor, mask: tf.Tensor, size: int, mode: str) -> tu
     return tf.clip_by_value(image, 0.0, 255.0), tf.clip_by_value(mask, 0.0, 1.0)
 
 
-def augment(image: tf.Tensor, mask: tf.Tensor, size: int, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Random scale and crop, horizontal flip, brightness/contrast/saturation jitter (stateless, seeded)."""
-    seeds = tf.random.experimental.stateless_split(seed, 8)
-    # A box of 55-100% of each side (zoom in) or up to 115% (zoom out, padded), anywhere in the image.
-    scale = tf.random.stateless_uniform([], seeds[0], 0.55, 1.15)
+def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float) -> tf.Tensor:
+    """A box of 55-115% of each side, or (zoom_out_fraction of the time) 115-200%: people small in the frame."""
+    zoom_out = tf.random.stateless_uniform([], seeds[8]) < zoom_out_fraction
+    scale = tf.where(
+        zoom_out,
+        tf.random.stateless_uniform([], seeds[9], 1.15, MAX_ZOOM_OUT),
+        tf.random.stateless_uniform([], seeds[0], 0.55, 1.15),
+    )
     aspect = tf.random.stateless_uniform([], seeds[1], 0.85, 1.18)
     box_h, box_w = scale * tf.sqrt(aspect), scale / tf.sqrt(aspect)
-    top = tf.random.stateless_uniform([], seeds[2], tf.minimum(0.0, 1.0 - box_h), tf.maximum(0.0, 1.0 - box_h))
-    left = tf.random.stateless_uniform([], seeds[3], tf.minimum(0.0, 1.0 - box_w), tf.maximum(0.0, 1.0 - box_w))
-    box = tf.reshape(tf.stack([top, left, top + box_h, left + box_w]), [1, 4])
-    pad = tf.constant(PAD_RGB, tf.float32)
-    image = tf.image.crop_and_resize((image - pad)[None], box, [0], (size, size))[0] + pad
-    mask = tf.image.crop_and_resize(mask[None], box, [0], (size, size))[0]
+    # Beyond the photo lies its mirror image (half a side each way), so a box never leaves it.
+    reach = MIRROR_PAD
+    top = tf.random.stateless_uniform(
+        [], seeds[2], tf.maximum(tf.minimum(0.0, 1.0 - box_h), -reach), tf.minimum(tf.maximum(0.0, 1.0 - box_h), 1.0 + reach - box_h)
+    )
+    left = tf.random.stateless_uniform(
+        [], seeds[3], tf.maximum(tf.minimum(0.0, 1.0 - box_w), -reach), tf.minimum(tf.maximum(0.0, 1.0 - box_w), 1.0 + reach - box_w)
+    )
+    return tf.stack([top, left, top + box_h, left + box_w])
+
+
+def _negative_box(person_free: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
+    """A random square of 60-100% of the photo's largest person-free square, inside it."""
+    shrink = tf.random.stateless_uniform([], seeds[10], 0.6, 1.0)
+    height, width = (person_free[2] - person_free[0]) * shrink, (person_free[3] - person_free[1]) * shrink
+    top = person_free[0] + tf.random.stateless_uniform([], seeds[11]) * (person_free[2] - person_free[0] - height)
+    left = person_free[1] + tf.random.stateless_uniform([], seeds[2]) * (person_free[3] - person_free[1] - width)
+    return tf.stack([top, left, top + height, left + width])
+
+
+def augment(
+    image: tf.Tensor,
+    mask: tf.Tensor,
+    size: int,
+    seed: tf.Tensor,
+    person_free: tf.Tensor | None = None,
+    negative_fraction: float = 0.0,
+    zoom_out_fraction: float = 0.0,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Random scale and crop, horizontal flip, brightness/contrast/saturation jitter (stateless, seeded).
+
+    person_free: the photo's largest person-free square (top, left, bottom, right in 0..1; zeros: none).
+    negative_fraction of the crops come from it: the model must learn that a photo region without a
+    person holds nothing to cut out, however much something in it stands out.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 12)
+    box = _scene_box(seeds, zoom_out_fraction)
+    if person_free is not None and negative_fraction > 0:
+        has_square = person_free[2] > person_free[0]
+        negative = tf.logical_and(has_square, tf.random.stateless_uniform([], seeds[11]) < negative_fraction)
+        box = tf.where(negative, _negative_box(person_free, seeds), box)
+    pad_h = tf.cast(tf.cast(tf.shape(image)[0], tf.float32) * MIRROR_PAD, tf.int32)
+    pad_w = tf.cast(tf.cast(tf.shape(image)[1], tf.float32) * MIRROR_PAD, tf.int32)
+    paddings = [[pad_h, pad_h], [pad_w, pad_w], [0, 0]]
+    frac_h = tf.cast(pad_h, tf.float32) / tf.cast(tf.shape(image)[0], tf.float32)
+    frac_w = tf.cast(pad_w, tf.float32) / tf.cast(tf.shape(image)[1], tf.float32)
+    image, mask = tf.pad(image, paddings, mode="REFLECT"), tf.pad(mask, paddings, mode="REFLECT")
+    box = tf.stack(
+        [
+            (box[0] + frac_h) / (1 + 2 * frac_h),
+            (box[1] + frac_w) / (1 + 2 * frac_w),
+            (box[2] + frac_h) / (1 + 2 * frac_h),
+            (box[3] + frac_w) / (1 + 2 * frac_w),
+        ]
+    )
+    image = tf.image.crop_and_resize(image[None], box[None], [0], (size, size))[0]
+    mask = tf.image.crop_and_resize(mask[None], box[None], [0], (size, size))[0]
 
     flip = tf.random.stateless_uniform([], seeds[4]) < 0.5
     image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
@@ -74,19 +132,35 @@ def make_dataset(
     fit_mode: str = STRETCH,
     training: bool = False,
     seed: int = 0,
+    person_free_boxes: list[tuple[float, float, float, float]] | None = None,
+    negative_fraction: float = 0.0,
+    zoom_out_fraction: float = 0.0,
 ) -> tf.data.Dataset:
-    """Batches of (float32 RGB 0..255, float32 mask 0..1). Training streams repeat forever, shuffled."""
+    """Batches of (float32 RGB 0..255, float32 mask 0..1). Training streams repeat forever, shuffled.
+
+    person_free_boxes: one per sample (see training.person_free), for negative_fraction > 0.
+    """
     paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
     cached_size = round(size * CACHE_MARGIN) if training else size
     ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda i, m: fit_to_square(i, m, cached_size, fit_mode), num_parallel_calls=AUTOTUNE)
     if training:
+        boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
         # uint8 halves the cache; augmentation works in float.
-        ds = ds.map(lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE).cache()
+        ds = ds.map(lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(tf.constant(boxes, tf.float32)))).cache()
         ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
         counter = tf.data.Dataset.counter()
         ds = tf.data.Dataset.zip((ds, counter)).map(
-            lambda pair, n: augment(tf.cast(pair[0], tf.float32), pair[1], size, tf.stack([tf.cast(seed, tf.int64), n])),
+            lambda item, n: augment(
+                tf.cast(item[0][0], tf.float32),
+                item[0][1],
+                size,
+                tf.stack([tf.cast(seed, tf.int64), n]),
+                person_free=item[1],
+                negative_fraction=negative_fraction,
+                zoom_out_fraction=zoom_out_fraction,
+            ),
             num_parallel_calls=AUTOTUNE,
         )
     else:
