@@ -9,7 +9,8 @@ Python API for scripts:
 
 __version__ = "0.1.0"
 
-from service.api import mask, remove_background  # noqa: E402
+from service.api import cutout, mask, mask_result, remove_background  # noqa: E402
+from service.removal import NoPersonFound, Result  # noqa: E402
 from service.segmenter import Segmenter  # noqa: E402
 
-__all__ = ["Segmenter", "mask", "remove_background", "__version__"]
+__all__ = ["NoPersonFound", "Result", "Segmenter", "cutout", "mask", "mask_result", "remove_background", "__version__"]

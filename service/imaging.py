@@ -16,11 +16,11 @@ Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageError(ValueError):
-    """An upload that cannot be turned into an image; `code` and `status` describe it for clients."""
+    """An upload that cannot be turned into an image; `code` names the failure (see service.errors)."""
 
-    def __init__(self, code: str, message: str, status: int):
+    def __init__(self, code: str, message: str):
         super().__init__(message)
-        self.code, self.status = code, status
+        self.code = code
 
 
 def _flatten_to_rgb(image: Image.Image) -> Image.Image:
@@ -42,7 +42,7 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Bytes of an uploaded file -> RGB image, upright (EXIF orientation applied), first frame only."""
     if not data:
-        raise ImageError("empty_file", "The uploaded file is empty.", 400)
+        raise ImageError("empty_file", "The uploaded file is empty.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -52,7 +52,6 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
                 raise ImageError(
                     "too_many_pixels",
                     f"The image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}.",
-                    413,
                 )
             image.seek(0)  # animated GIF/WebP/APNG: the first frame
             image.load()
@@ -62,10 +61,10 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         raise
     except UnidentifiedImageError:
         raise ImageError(
-            "unsupported_image", "The file is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF).", 415
+            "unsupported_image", "The file is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)."
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise ImageError("corrupt_image", f"The image could not be decoded: {exc}", 422) from None
+        raise ImageError("corrupt_image", f"The image could not be decoded: {exc}") from None
 
 
 def resize_to_max(image: Image.Image, max_size: int | None) -> Image.Image:
@@ -89,3 +88,14 @@ def encode_image(image: Image.Image, fmt: str) -> bytes:
     else:
         image.convert("RGB").save(buffer, pil_format, quality=92)
     return buffer.getvalue()
+
+
+def image_pixels(data: bytes | None) -> int:
+    """Width x height from the image header (no pixels decoded); 0 when unreadable (decoding will say why)."""
+    if not data:
+        return 0
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.width * image.height
+    except Exception:  # any failure is reported properly by decode_image
+        return 0

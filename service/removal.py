@@ -1,5 +1,5 @@
 """The request path shared by the HTTP API, the batch command, the Python API and evaluation:
-photo -> probability -> mask or cutout, with the options users can set."""
+photo -> probability -> (which person, how sure) -> mask or cutout, with the options users can set."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from service import compose
+from service import compose, subject
 from service.imaging import resize_to_max
 from service.matte import estimate_foreground
 from service.refine import refine_probability
@@ -27,6 +27,10 @@ class MaskOptions(BaseModel):
     )
     refine: bool = Field(DEFAULT_REFINE, description="Edge-aware refinement at full resolution (guided filter).")
     max_size: int | None = Field(None, ge=16, le=8192, description="Longest side of the output in pixels (never enlarges).")
+    subject: Literal["all", "main"] = Field("all", description="Keep every person, or only the main one (the photo's subject).")
+    on_empty: Literal["empty", "error"] = Field(
+        "empty", description="When no person is found: an empty result, or a 422 error with code no_person."
+    )
 
 
 class CutoutOptions(MaskOptions):
@@ -39,10 +43,29 @@ class CutoutOptions(MaskOptions):
     )
 
 
+class OptionError(ValueError):
+    """Options that are valid one by one but not together."""
+
+
+class NoPersonFound(ValueError):
+    """on_empty=error and the photo shows no person."""
+
+
+@dataclass
+class Segmentation:
+    """What the model saw, after the user's subject choice: the probability to render, and how sure it is."""
+
+    prob: np.ndarray
+    person_found: bool
+    confidence: float
+
+
 @dataclass
 class Result:
     image: Image.Image
     bbox: tuple[int, int, int, int] | None  # subject box in the returned image's pixels
+    person_found: bool = True
+    confidence: float = 1.0
 
 
 def predict_probability(segmenter: Segmenter, photo: Image.Image, refine: bool = DEFAULT_REFINE) -> np.ndarray:
@@ -52,6 +75,22 @@ def predict_probability(segmenter: Segmenter, photo: Image.Image, refine: bool =
     return prob
 
 
+def select_subject(prob: np.ndarray, options: MaskOptions) -> Segmentation:
+    """Apply "no person found" and the subject choice to a probability map."""
+    assessment = subject.assess(prob)
+    if not assessment.person_found:
+        if options.on_empty == "error":
+            raise NoPersonFound("No person was found in the image.")
+        return Segmentation(np.zeros_like(prob), False, assessment.confidence)
+    if options.subject == "main":
+        prob = np.where(subject.main_subject(prob), prob, 0.0).astype(prob.dtype)
+    return Segmentation(prob, True, assessment.confidence)
+
+
+def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> Segmentation:
+    return select_subject(predict_probability(segmenter, photo, options.refine), options)
+
+
 def _scaled_bbox(bbox, scale_x: float, scale_y: float):
     if bbox is None:
         return None
@@ -59,21 +98,20 @@ def _scaled_bbox(bbox, scale_x: float, scale_y: float):
     return round(left * scale_x), round(top * scale_y), round(right * scale_x), round(bottom * scale_y)
 
 
-def render_mask(prob: np.ndarray, options: MaskOptions) -> Result:
-    alpha = compose.alpha_from_probability(prob, options.threshold)
+def render_mask(segmentation: Segmentation, options: MaskOptions) -> Result:
+    alpha = compose.alpha_from_probability(segmentation.prob, options.threshold)
     mask = resize_to_max(compose.mask_image(alpha), options.max_size)
     scale = mask.width / alpha.shape[1]
-    return Result(mask, _scaled_bbox(compose.subject_bbox(alpha), scale, mask.height / alpha.shape[0]))
+    bbox = _scaled_bbox(compose.subject_bbox(alpha), scale, mask.height / alpha.shape[0])
+    return Result(mask, bbox, segmentation.person_found, segmentation.confidence)
 
 
-class OptionError(ValueError):
-    """Options that are valid one by one but not together."""
-
-
-def render_cutout(photo: Image.Image, prob: np.ndarray, options: CutoutOptions, background: Image.Image | None = None) -> Result:
+def render_cutout(
+    photo: Image.Image, segmentation: Segmentation, options: CutoutOptions, background: Image.Image | None = None
+) -> Result:
     if options.format == "jpeg" and options.bg_color is None and background is None:
         raise OptionError("format=jpeg cannot store transparency: also give bg_color or bg_image")
-    alpha = compose.alpha_from_probability(prob, options.threshold)
+    alpha = compose.alpha_from_probability(segmentation.prob, options.threshold)
     foreground = np.asarray(photo)
     if options.decontaminate:
         foreground = estimate_foreground(foreground, alpha)
@@ -90,4 +128,5 @@ def render_cutout(photo: Image.Image, prob: np.ndarray, options: CutoutOptions, 
         bbox = (bbox[0] - crop_box[0], bbox[1] - crop_box[1], bbox[2] - crop_box[0], bbox[3] - crop_box[1])
     before = picture.size
     picture = resize_to_max(picture, options.max_size)
-    return Result(picture, _scaled_bbox(bbox, picture.width / before[0], picture.height / before[1]))
+    bbox = _scaled_bbox(bbox, picture.width / before[0], picture.height / before[1])
+    return Result(picture, bbox, segmentation.person_found, segmentation.confidence)

@@ -125,3 +125,10 @@ def open_segmenter(
         if segmenter.providers[0] == PROVIDERS["cuda"]:
             return segmenter
     return Segmenter(cpu_model, provider, intra_op_threads, inter_op_threads)
+
+
+def open_segmenter_from(settings) -> Segmenter:
+    """The one place that opens the configured segmenter (service.settings.Settings) for the app and the batch command."""
+    return open_segmenter(
+        settings.model_path, settings.gpu_model, settings.provider, settings.intra_op_threads, settings.inter_op_threads
+    )

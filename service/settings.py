@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_pixels: int = Field(25_000_000, gt=0, description="largest accepted image, in pixels (decompression-bomb guard)")
     concurrency: int = Field(2, ge=1, description="images processed at the same time")
     queue_size: int = Field(8, ge=0, description="requests allowed to wait for a slot; beyond that: 503 at once")
+    memory_budget_mb: float = Field(
+        1100.0,
+        gt=0,
+        description="memory the images in work may take together, by their pixels (see README, 'Large photos')",
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="longest wait for a slot plus processing, else 503/504")
     upload_timeout_s: float = Field(30.0, gt=0, description="longest time a client may take to send its upload (else 408)")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS (JSON list)")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from service.refine import box_mean
+
 GRID_SIDE = 96
 PERSON = 0.5
 # Probabilities between these two are "undecided" for the confidence score.
@@ -19,9 +21,9 @@ UNSURE_LOW, UNSURE_HIGH = 0.2, 0.8
 # No person found: the person area of the whole photo is below this share of its pixels. Chosen on the
 # dev val split (models/README.md): no val photo's person is that small, most false blobs are.
 MIN_PERSON_SHARE = 0.004
-# A region that lies mostly inside the main person's box (grown by this share of its height) is a part
-# of the main person cut off by something in front of it (a bag strap, an arm), not another person.
-PART_REACH = 0.08
+# A region within this share of the main person's height from it is a part of the main person cut off
+# by something in front (a bag strap, an arm across the body), not another person.
+PART_REACH = 0.12
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def label_regions(binary: np.ndarray) -> tuple[np.ndarray, int]:
     labels = np.zeros(binary.shape, np.int32)
     height, width = binary.shape
     count = 0
-    for start in zip(*np.nonzero(binary)):
+    for start in zip(*np.nonzero(binary), strict=True):
         if labels[start]:
             continue
         count += 1
@@ -75,7 +77,7 @@ def main_subject(prob: np.ndarray) -> np.ndarray:
     """Boolean map (the photo's size) of the regions that belong to the main person.
 
     The main person is the region with the most probability mass weighted by closeness to the photo's
-    centre; other regions stay only if they lie mostly inside its (slightly grown) box.
+    centre; other regions stay only if they come within PART_REACH of it.
     """
     grid = _grid(prob)
     labels, count = label_regions(grid >= PERSON)
@@ -87,14 +89,12 @@ def main_subject(prob: np.ndarray) -> np.ndarray:
     weighted = np.bincount(labels.ravel(), weights=(grid * (1.0 - 0.7 * off_centre)).ravel(), minlength=count + 1)
     weighted[0] = -1.0
     main = int(np.argmax(weighted))
-    ys, xs = np.nonzero(labels == main)
-    reach = PART_REACH * (ys.max() - ys.min() + 1)
-    top, bottom, left, right = ys.min() - reach, ys.max() + reach, xs.min() - reach, xs.max() + reach
-    inside_box = (rows >= top) & (rows <= bottom) & (cols >= left) & (cols <= right)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
-    inside = np.bincount(labels.ravel(), weights=inside_box.ravel().astype(np.float64), minlength=count + 1)
-    keep = (inside >= 0.5 * areas) & (np.arange(count + 1) > 0)
-    keep[main] = True
+    ys = np.nonzero(labels == main)[0]
+    reach = max(1, round(PART_REACH * (ys.max() - ys.min() + 1)))
+    near_main = box_mean((labels == main).astype(np.float32), reach) > 1e-6
+    keep = np.zeros(count + 1, bool)
+    keep[np.unique(labels[near_main])] = True
+    keep[0] = False
     # Grow the kept regions a little so their soft edges at full resolution survive the cut.
     kept_grid = keep[labels].astype(np.float32)
     kept_grid = np.asarray(Image.fromarray(kept_grid).resize((prob.shape[1], prob.shape[0]), Image.BILINEAR))

@@ -18,7 +18,7 @@ class BodyLimit:
         self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     def _too_large(self) -> ApiError:
-        return ApiError(413, "upload_too_large", f"The request body exceeds the {self.max_bytes / 2**20:g} MB limit.")
+        return ApiError("upload_too_large", f"The request body exceeds the {self.max_bytes / 2**20:g} MB limit.")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -41,7 +41,7 @@ class BodyLimit:
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(0.001, deadline - loop.time()))
             except TimeoutError:
-                raise ApiError(408, "upload_timeout", f"The upload took longer than {self.timeout_s:g} s.") from None
+                raise ApiError("upload_timeout", f"The upload took longer than {self.timeout_s:g} s.") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
@@ -63,18 +63,17 @@ async def read_image_bytes(request: Request, file: UploadFile | None, field: str
     elif content_type.startswith("multipart/form-data"):
         form = await request.form()
         names = ", ".join(sorted(set(form.keys()))) or "none"
-        raise ApiError(400, "missing_file", f"Send the image in the multipart field '{field}' (fields received: {names}).")
+        raise ApiError("missing_file", f"Send the image in the multipart field '{field}' (fields received: {names}).")
     elif content_type.startswith(RAW_TYPES):
         data = await request.body()
     else:
         body = await request.body()
         if not body:
-            raise ApiError(400, "missing_file", f"No image: send multipart field '{field}' or a raw image/* body.")
+            raise ApiError("missing_file", f"No image: send multipart field '{field}' or a raw image/* body.")
         raise ApiError(
-            415,
             "unsupported_media_type",
             f"Content-Type '{content_type or 'none'}' is not accepted; use multipart/form-data or image/*.",
         )
     if not data:
-        raise ApiError(400, "empty_file", "The uploaded file is empty.")
+        raise ApiError("empty_file", "The uploaded file is empty.")
     return data

@@ -7,8 +7,13 @@ import pytest
 from PIL import Image
 
 from service import compose
+from service.matte import ALPHA_HIGH, ALPHA_LOW
 from service.refine import box_mean, guided_filter
-from service.removal import CutoutOptions, MaskOptions, OptionError, render_cutout, render_mask
+from service.removal import CutoutOptions, MaskOptions, OptionError, Segmentation, render_cutout, render_mask
+
+
+def found(prob: np.ndarray) -> Segmentation:
+    return Segmentation(prob, person_found=True, confidence=0.9)
 
 
 @pytest.fixture
@@ -24,8 +29,10 @@ def test_soft_and_hard_alpha(scene):
     _, prob = scene
     soft = compose.alpha_from_probability(prob)
     hard = compose.alpha_from_probability(prob, threshold=0.5)
-    assert soft[15, 10] == round((0.9 - 0.05) / 0.9 * 255) and soft[15, 15] == round((0.3 - 0.05) / 0.9 * 255) and soft[0, 0] == 0
-    edges = compose.alpha_from_probability(np.array([0.04, 0.5, 0.96]))
+    span = ALPHA_HIGH - ALPHA_LOW
+    assert soft[15, 10] == round(min(1.0, (0.9 - ALPHA_LOW) / span) * 255) and soft[0, 0] == 0
+    assert soft[15, 15] == round(max(0.0, (0.3 - ALPHA_LOW) / span) * 255)
+    edges = compose.alpha_from_probability(np.array([ALPHA_LOW - 0.01, 0.5, ALPHA_HIGH + 0.01]))
     assert edges.tolist() == [0, 128, 255]  # the ends snap, the middle stays: thresholding at 0.5 is unchanged
     assert set(np.unique(hard)) == {0, 255} and hard[15, 15] == 0
 
@@ -33,13 +40,14 @@ def test_soft_and_hard_alpha(scene):
 def test_cutout_on_color_and_image(scene):
     photo, prob = scene
     alpha = compose.alpha_from_probability(prob, 0.5)
+    photo = np.asarray(photo)
     rgba = compose.cutout(photo, alpha)
     assert rgba.mode == "RGBA" and rgba.getpixel((10, 15)) == (0, 0, 255, 255) and rgba.getpixel((0, 0))[3] == 0
     on_red = compose.on_color(photo, alpha, compose.parse_color("#ff0000"))
     assert on_red.getpixel((0, 0)) == (255, 0, 0, 255) and on_red.getpixel((10, 15)) == (0, 0, 255, 255)
     background = Image.new("RGB", (400, 100), (0, 255, 0))
     on_green = compose.on_image(photo, alpha, background)
-    assert on_green.size == photo.size and on_green.getpixel((0, 0)) == (0, 255, 0, 255)
+    assert on_green.size == (40, 30) and on_green.getpixel((0, 0)) == (0, 255, 0, 255)
 
 
 def test_parse_color_with_alpha():
@@ -50,7 +58,7 @@ def test_parse_color_with_alpha():
 def test_bbox_crop_and_margin(scene):
     photo, prob = scene
     options = CutoutOptions(crop=True, crop_margin=2, refine=False)
-    result = render_cutout(photo, prob, options)
+    result = render_cutout(photo, found(prob), options)
     assert result.image.size == (10 + 4, 10 + 4)
     assert result.bbox == (2, 2, 12, 12)
     assert compose.subject_bbox(np.zeros((5, 5), np.uint8)) is None
@@ -58,20 +66,20 @@ def test_bbox_crop_and_margin(scene):
 
 def test_max_size_scales_the_bbox(scene):
     photo, prob = scene
-    result = render_cutout(photo, prob, CutoutOptions(max_size=20))
+    result = render_cutout(photo, found(prob), CutoutOptions(max_size=20))
     assert result.image.size == (20, 15) and result.bbox == (2, 5, 8, 10)
 
 
 def test_jpeg_needs_a_background(scene):
     photo, prob = scene
     with pytest.raises(OptionError, match="jpeg"):
-        render_cutout(photo, prob, CutoutOptions(format="jpeg"))
-    assert render_cutout(photo, prob, CutoutOptions(format="jpeg", bg_color="#ffffff")).image.mode == "RGBA"
+        render_cutout(photo, found(prob), CutoutOptions(format="jpeg"))
+    assert render_cutout(photo, found(prob), CutoutOptions(format="jpeg", bg_color="#ffffff")).image.mode == "RGBA"
 
 
 def test_mask_render(scene):
     _, prob = scene
-    result = render_mask(prob, MaskOptions(threshold=0.5))
+    result = render_mask(found(prob), MaskOptions(threshold=0.5))
     assert result.image.mode == "L" and result.image.size == (40, 30) and result.bbox == (5, 10, 15, 20)
 
 

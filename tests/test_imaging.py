@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.errors import CATALOGUE
 from service.fitting import LETTERBOX, STRETCH, fit_image, unfit_probability
 from service.imaging import ImageError, decode_image, encode_image, resize_to_max
 from tests.corpus.generate import BAD, GOOD
@@ -23,7 +24,7 @@ def test_good_inputs_become_upright_rgb(name, data, content_type, size):
 def test_bad_inputs_raise_coded_errors(name, data, content_type, status, code):
     with pytest.raises(ImageError) as info:
         decode_image(data, MAX_PIXELS)
-    assert (info.value.status, info.value.code) == (status, code)
+    assert (CATALOGUE[info.value.code].status, info.value.code) == (status, code)
 
 
 def test_sixteen_bit_keeps_its_range():

@@ -59,10 +59,16 @@ def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float) -> tf.Tensor:
     # Beyond the photo lies its mirror image (half a side each way), so a box never leaves it.
     reach = MIRROR_PAD
     top = tf.random.stateless_uniform(
-        [], seeds[2], tf.maximum(tf.minimum(0.0, 1.0 - box_h), -reach), tf.minimum(tf.maximum(0.0, 1.0 - box_h), 1.0 + reach - box_h)
+        [],
+        seeds[2],
+        tf.maximum(tf.minimum(0.0, 1.0 - box_h), -reach),
+        tf.minimum(tf.maximum(0.0, 1.0 - box_h), 1.0 + reach - box_h),
     )
     left = tf.random.stateless_uniform(
-        [], seeds[3], tf.maximum(tf.minimum(0.0, 1.0 - box_w), -reach), tf.minimum(tf.maximum(0.0, 1.0 - box_w), 1.0 + reach - box_w)
+        [],
+        seeds[3],
+        tf.maximum(tf.minimum(0.0, 1.0 - box_w), -reach),
+        tf.minimum(tf.maximum(0.0, 1.0 - box_w), 1.0 + reach - box_w),
     )
     return tf.stack([top, left, top + box_h, left + box_w])
 
