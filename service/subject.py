@@ -16,13 +16,14 @@ from service.refine import box_mean
 
 GRID_SIDE = 96
 PERSON = 0.5
-# Probabilities between these two are "undecided" for the confidence score.
-UNSURE_LOW, UNSURE_HIGH = 0.2, 0.8
+# Cells below this probability are plain background and say nothing about how sure the mask is.
+CONSIDERED = 0.1
 # No person found: the person area of the whole photo is below this share of its pixels. Chosen on the
 # dev val split (models/README.md): no val photo's person is that small, most false blobs are.
 MIN_PERSON_SHARE = 0.004
-# A region within this share of the main person's height from it is a part of the main person cut off
-# by something in front (a bag strap, an arm across the body), not another person.
+# A region within this share of the main person's height from it, and mostly within the main person's
+# columns, is a part of the main person cut off by something in front (a bag strap, an arm across the
+# body); a region beside the main person is another person.
 PART_REACH = 0.12
 
 
@@ -61,23 +62,24 @@ def label_regions(binary: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def assess(prob: np.ndarray) -> Assessment:
-    """Is there a person, and how likely is the mask right (from how decided the model was)."""
+    """Is there a person, and how likely is the mask right.
+
+    Confidence is how decided the model was where it saw anything at all: the mean of |2p - 1| over the
+    cells with p > CONSIDERED (1: every such cell is 0 or 1; 0: all at a coin flip). On dev val it ranks
+    photos by their IoU with Spearman 0.77 (models/README.md, "Confidence").
+    """
     grid = _grid(prob)
-    person = grid >= PERSON
-    share = float(person.mean())
-    if share < MIN_PERSON_SHARE:
-        # Sure of "nobody" when almost nothing leans towards person either.
-        return Assessment(False, float(np.clip(1.0 - 4.0 * (grid > UNSURE_LOW).mean(), 0.0, 1.0)))
-    unsure = (grid > UNSURE_LOW) & (grid < UNSURE_HIGH)
-    unsure_share = float(unsure.sum()) / float(person.sum())
-    return Assessment(True, float(np.clip(1.0 - unsure_share, 0.0, 1.0)))
+    considered = grid[grid > CONSIDERED]
+    confidence = float(np.abs(2.0 * considered - 1.0).mean()) if considered.size else 1.0
+    person_found = float((grid >= PERSON).mean()) >= MIN_PERSON_SHARE
+    return Assessment(person_found, confidence)
 
 
 def main_subject(prob: np.ndarray) -> np.ndarray:
     """Boolean map (the photo's size) of the regions that belong to the main person.
 
     The main person is the region with the most probability mass weighted by closeness to the photo's
-    centre; other regions stay only if they come within PART_REACH of it.
+    centre; other regions stay only if they come within PART_REACH of it and lie mostly within its columns.
     """
     grid = _grid(prob)
     labels, count = label_regions(grid >= PERSON)
@@ -89,12 +91,16 @@ def main_subject(prob: np.ndarray) -> np.ndarray:
     weighted = np.bincount(labels.ravel(), weights=(grid * (1.0 - 0.7 * off_centre)).ravel(), minlength=count + 1)
     weighted[0] = -1.0
     main = int(np.argmax(weighted))
-    ys = np.nonzero(labels == main)[0]
+    ys, xs = np.nonzero(labels == main)
     reach = max(1, round(PART_REACH * (ys.max() - ys.min() + 1)))
     near_main = box_mean((labels == main).astype(np.float32), reach) > 1e-6
+    below_or_above = (cols >= xs.min() - reach) & (cols <= xs.max() + reach)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    in_columns = np.bincount(labels.ravel(), weights=below_or_above.ravel().astype(np.float64), minlength=count + 1)
     keep = np.zeros(count + 1, bool)
     keep[np.unique(labels[near_main])] = True
-    keep[0] = False
+    keep &= in_columns >= 0.5 * areas
+    keep[0], keep[main] = False, True
     # Grow the kept regions a little so their soft edges at full resolution survive the cut.
     kept_grid = keep[labels].astype(np.float32)
     kept_grid = np.asarray(Image.fromarray(kept_grid).resize((prob.shape[1], prob.shape[0]), Image.BILINEAR))
