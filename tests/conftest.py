@@ -3,7 +3,9 @@ and real photos. Everything heavy is built once per session."""
 
 from __future__ import annotations
 
+import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +135,41 @@ def photos() -> list[Path]:
 
 def photo_mask(photo: Path) -> np.ndarray:
     return np.asarray(Image.open(photo.with_suffix(".png")), dtype=np.float32)
+
+
+# ---- the HTTP app with the served model, in-process -------------------------------------------------
+def wait_ready(client, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "service never became ready"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def client(served_model):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(model_path=served_model, provider="cpu", max_upload_mb=2, max_pixels=30_000_000))
+    with TestClient(app) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+def upload(path_or_bytes, name="photo.jpg", content_type="image/jpeg"):
+    data = path_or_bytes.read_bytes() if hasattr(path_or_bytes, "read_bytes") else path_or_bytes
+    return {"file": (name, data, content_type)}
+
+
+def assert_error(response, status: int, code: str):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+
+
+def png(response) -> Image.Image:
+    assert response.status_code == 200, response.text
+    return Image.open(io.BytesIO(response.content))

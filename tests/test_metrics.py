@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 from training import metrics  # noqa: E402
+from training import scores as numpy_scores  # noqa: E402
 
 
 def numpy_reference(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -44,10 +45,10 @@ def test_numpy_helpers():
     truth[:2] = 1
     pred = np.zeros((4, 4))
     pred[1:3] = 1
-    assert metrics.confusion_counts(pred, truth) == (4, 4, 4)
-    assert metrics.image_iou(pred, truth) == pytest.approx(1 / 3)
-    assert metrics.image_iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0
-    scores = metrics.scores_from_counts(4, 4, 4)
+    assert numpy_scores.confusion_counts(pred, truth) == (4, 4, 4)
+    assert numpy_scores.image_iou(pred, truth) == pytest.approx(1 / 3)
+    assert numpy_scores.image_iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0
+    scores = numpy_scores.scores_from_counts(4, 4, 4)
     assert scores == {"pooled_iou": pytest.approx(1 / 3), "precision": 0.5, "recall": 0.5, "f1": 0.5}
 
 
@@ -57,3 +58,9 @@ def test_bce_dice_is_zero_for_perfect_and_large_for_inverted():
     perfect = np.clip(truth, 1e-7, 1 - 1e-7)
     assert float(np.mean(metrics.bce_dice_loss(truth, perfect))) < 0.01
     assert float(np.mean(metrics.bce_dice_loss(truth, 1 - perfect))) > 5
+
+
+def test_spearman_is_one_for_the_same_order_and_handles_ties():
+    assert numpy_scores.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert numpy_scores.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert numpy_scores.spearman([1, 1, 2, 3], [5, 6, 7, 8]) == pytest.approx(0.9486833, abs=1e-6)  # scipy's value

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from service.subject import _grid, label_regions
-from tests.test_app import assert_error, client, png, upload  # noqa: F401 (client is a fixture)
+from tests.conftest import assert_error, png, upload
 from training.edges import GREEN, edge_band, screen_composite, screen_excess
 
 SCENES = __import__("pathlib").Path(__file__).parent / "data" / "scenes"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import onnx
-
 
 def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict:
     """Write the evaluation's metrics into the model's metadata; return the card as a dict.
 
     Stamping is the shipping step: the model takes the name of the file it ships as."""
+    import onnx
+
     proto = onnx.load(str(model_path))
     meta = {p.key: p.value for p in proto.metadata_props}
     meta["cutout.name"] = model_path.stem
@@ -40,21 +40,8 @@ def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m training.card", description=__doc__)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--evaluation", type=Path, required=True, help="evaluation.json from `python -m training evaluate --out`")
-    parser.add_argument("--extra", type=Path, help="JSON merged into the card (latency table, runs, commands)")
-    args = parser.parse_args(argv)
-    extra = json.loads(args.extra.read_text()) if args.extra else None
-    card = stamp(args.model, json.loads(args.evaluation.read_text()), extra)
-    out = args.model.with_suffix(".json")
+def write_card(model: Path, evaluation: Path, extra: Path | None = None) -> Path:
+    card = stamp(model, json.loads(evaluation.read_text()), json.loads(extra.read_text()) if extra else None)
+    out = model.with_suffix(".json")
     out.write_text(json.dumps(card, indent=2) + "\n")
-    print(f"stamped {args.model} and wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return out

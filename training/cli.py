@@ -1,4 +1,4 @@
-"""`python -m training fit|export|evaluate|benchmark`: the trainer's command line."""
+"""`python -m training fit|export|evaluate|benchmark|card`: the trainer's command line."""
 
 from __future__ import annotations
 
@@ -7,102 +7,31 @@ import json
 import sys
 from pathlib import Path
 
-from service.fitting import FIT_MODES, STRETCH
-from training.model import ENCODER_STAGES
+from training.config import FitConfig, add_fit_arguments, config_from_args
 
 
 def _add_fit_parser(sub) -> None:
-    p = sub.add_parser("fit", help="train a model into a run directory", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", help="dataset root: Kaggle layout (segmentation/train.txt, val.txt) or images/ + masks/")
-    p.add_argument("--out", help="run directory to create (config, history, checkpoints, metrics, curves)")
+    p = sub.add_parser("fit", help="train a model into a run directory")
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue an interrupted run from its last finished epoch; "
-        "other options given here (e.g. --epochs) override the saved config",
+        help="continue an interrupted run from its last finished epoch; options typed here (e.g. --epochs) override its config",
     )
-    p.add_argument(
-        "--backbone-weights", default="imagenet", help="encoder weights: 'imagenet' (downloads), 'none', or a local .h5 path"
-    )
-    p.add_argument("--size", type=int, default=256, help="square input size in pixels (multiple of 16)")
-    p.add_argument("--batch-size", type=int, default=8, help="global batch size (split across devices)")
-    p.add_argument("--epochs", type=int, default=30, help="number of epochs")
-    p.add_argument(
-        "--steps-per-epoch",
-        type=int,
-        help="training steps per epoch (default: one pass over the train split); "
-        "short epochs mean frequent checkpoints and validation",
-    )
-    p.add_argument("--val-limit", type=int, help="validate each epoch on the first N val images only (the final metrics use all)")
-    p.add_argument(
-        "--fine-tune-from",
-        choices=ENCODER_STAGES,
-        default="conv1",
-        help="first encoder stage that trains; earlier ones stay frozen",
-    )
-    p.add_argument("--freeze-encoder", action="store_true", help="train the decoder only (stage 1 of staged fine-tuning)")
-    p.add_argument(
-        "--init-from",
-        help="start from these weights (a .weights.h5 file or a run directory's best weights), e.g. a frozen-encoder stage",
-    )
-    p.add_argument("--loss", choices=["bce", "bce_dice"], default="bce", help="binary cross-entropy, optionally plus a Dice term")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (peak rate for cosine)")
-    p.add_argument(
-        "--lr-schedule",
-        choices=["plateau", "cosine"],
-        default="plateau",
-        help="reduce on plateau, or warmup + cosine decay over all epochs",
-    )
-    p.add_argument("--warmup-steps", type=int, default=0, help="linear warmup steps (cosine schedule)")
-    p.add_argument("--clipnorm", type=float, default=1.0, help="gradient clipping by norm")
-    p.add_argument("--plateau-patience", type=int, default=3, help="epochs without val IoU gain before the learning rate is cut")
-    p.add_argument("--plateau-factor", type=float, default=0.5, help="learning-rate multiplier on a plateau")
-    p.add_argument(
-        "--patience", type=int, default=8, help="early stopping: epochs without val IoU gain (best weights are restored)"
-    )
-    p.add_argument(
-        "--mixed-precision",
-        choices=["float32", "bfloat16"],
-        default="float32",
-        help="bfloat16 compute (1.4x faster on AVX512-BF16 CPUs)",
-    )
-    p.add_argument(
-        "--strategy",
-        choices=["default", "mirrored", "multiworker"],
-        default="default",
-        help="tf.distribute strategy; multiworker reads TF_CONFIG",
-    )
-    p.add_argument(
-        "--fit-mode",
-        choices=FIT_MODES,
-        default=STRETCH,
-        help="how images are fitted to the square input (the service uses the same)",
-    )
-    p.add_argument(
-        "--negative-fraction", type=float, default=0.0, help="share of training crops from person-free regions (empty masks)"
-    )
-    p.add_argument("--zoom-out-fraction", type=float, default=0.0, help="share of training crops zoomed out up to 2x")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share for a plain images/ + masks/ folder")
-    p.add_argument("--skip-bad", action="store_true", help="drop unusable samples (counted) instead of stopping")
-    p.add_argument("--seed", type=int, default=0, help="random seed (weights init, shuffling, augmentation)")
+    add_fit_arguments(p)
 
 
-def _run_fit(args, parser, argv: list[str]) -> int:
-    from training.fit import FitConfig, fit
+def _run_fit(args, parser) -> int:
+    from training.fit import fit
 
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "resume")}
     if args.resume:
-        config = FitConfig.load(Path(args.resume))
-        # Only options typed on the command line override the saved config.
-        typed = {a.lstrip("-").split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
-        for key in typed & given.keys():
-            setattr(config, key, given[key])
+        config = config_from_args(args, FitConfig.load(Path(args.resume)))
         config.out = args.resume
         metrics = fit(config, resume=True)
     else:
-        if not args.data or not args.out:
+        config = config_from_args(args)
+        if not config.data or not config.out:
             parser.error("fit needs --data and --out (or --resume RUN_DIR)")
-        metrics = fit(FitConfig(**given))
+        metrics = fit(config)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -131,7 +60,7 @@ def _add_export_parser(sub) -> None:
     )
 
 
-def _run_export(args) -> int:
+def _run_export(args, parser) -> int:
     from training.export import export
 
     summary = export(
@@ -163,10 +92,10 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--split", choices=["val", "train"], default="val", help="which split to evaluate")
     p.add_argument("--limit", type=int, help="evaluate the first N images only")
     p.add_argument(
-        "--refine",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="guided-filter refinement (default: the service default)",
+        "--parts",
+        type=lambda text: text.split(","),
+        help="comma-separated reports (default: all): photos (IoU, boundary F, haze, holes, confidence), screens (edges on "
+        "green/magenta), no_person (person-free crops), main_subject (photos with several people)",
     )
     p.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="cpu", help="onnxruntime execution provider")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: all cores)")
@@ -174,102 +103,87 @@ def _add_evaluate_parser(sub) -> None:
 
 
 def _run_evaluate(args, parser) -> int:
-    from training import dataset
-    from training.evaluate import evaluate_segmenter, evaluate_url, format_table, write_report
+    from training.evaluate import print_result, run
 
     if bool(args.model) == bool(args.url):
         parser.error("evaluate needs exactly one of MODEL or --url")
-    splits = dataset.discover(args.data)
-    samples = dataset.validate(getattr(splits, args.split), args.split)[: args.limit]
-    if args.url:
-        result = evaluate_url(args.url, samples, api_key=args.api_key)
-        predict_cases = None
-    else:
-        from service.imaging import decode_image
-        from service.removal import DEFAULT_REFINE, predict_probability
-        from service.segmenter import Segmenter
-
-        refine = DEFAULT_REFINE if args.refine is None else args.refine
-        segmenter = Segmenter(args.model, args.provider, intra_op_threads=args.threads)
-        result = evaluate_segmenter(segmenter, samples, refine)
-        result["model"], result["refine"] = str(args.model), refine
-
-        def predict_cases(data: bytes):
-            return predict_probability(segmenter, decode_image(data, 10**8), refine)
-
-    result["split"] = args.split
-    print(format_table(result["metrics"]))
+    result = run(
+        args.model, args.url, args.data, args.split, args.limit, args.parts, args.out, args.provider, args.threads, args.api_key
+    )
+    print_result(result)
     if args.out:
-        if predict_cases is None:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / "evaluation.json").write_text(json.dumps(result, indent=2))
-        else:
-            write_report(result, samples, Path(args.out), predict_cases)
         print(f"report written to {args.out}")
     return 0
 
 
 def _add_benchmark_parser(sub) -> None:
-    p = sub.add_parser(
-        "benchmark",
-        help="training throughput: real input pipeline vs synthetic tensors",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--data", required=True, help="dataset root")
-    p.add_argument("--backbone-weights", default="imagenet", help="'imagenet', 'none' or a local .h5 path")
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--mixed-precision", choices=["float32", "bfloat16"], default="float32")
-    p.add_argument("--freeze-encoder", action="store_true")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
-    p.add_argument("--samples", type=int, default=256, help="training images in the real pipeline")
+    p = sub.add_parser("benchmark", help="training throughput: real input pipeline vs synthetic tensors")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per measurement (default: 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement (default: 3)")
+    p.add_argument("--samples", type=int, default=256, help="training images in the real pipeline (default: 256)")
+    add_fit_arguments(p, skip=("out",))
 
 
-def _run_benchmark(args) -> int:
+def _run_benchmark(args, parser) -> int:
     from training.benchmark import benchmark
-    from training.fit import FitConfig
 
-    config = FitConfig(
-        data=args.data,
-        out="",
-        size=args.size,
-        batch_size=args.batch_size,
-        backbone_weights=args.backbone_weights,
-        freeze_encoder=args.freeze_encoder,
-        mixed_precision=args.mixed_precision,
-    )
+    config = config_from_args(args)
+    if not config.data:
+        parser.error("benchmark needs --data")
     print(json.dumps(benchmark(config, args.steps, args.warmup, args.samples)))
     return 0
+
+
+def _add_card_parser(sub) -> None:
+    p = sub.add_parser("card", help="stamp a model with its evaluation and write models/<name>.json")
+    p.add_argument("model", type=Path)
+    p.add_argument("--evaluation", type=Path, required=True, help="evaluation.json from `python -m training evaluate --out`")
+    p.add_argument("--extra", type=Path, help="JSON merged into the card (latency table, runs, commands)")
+
+
+def _run_card(args, parser) -> int:
+    from training.card import write_card
+
+    out = write_card(args.model, args.evaluation, args.extra)
+    print(f"stamped {args.model} and wrote {out}")
+    return 0
+
+
+COMMANDS = {
+    "fit": (_add_fit_parser, _run_fit),
+    "export": (_add_export_parser, _run_export),
+    "evaluate": (_add_evaluate_parser, _run_evaluate),
+    "benchmark": (_add_benchmark_parser, _run_benchmark),
+    "card": (_add_card_parser, _run_card),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_fit_parser(sub)
-    _add_export_parser(sub)
-    _add_evaluate_parser(sub)
-    _add_benchmark_parser(sub)
+    for add_parser, _ in COMMANDS.values():
+        add_parser(sub)
     return parser
+
+
+def _user_errors(command: str) -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix: a message, exit 2, no traceback. Imported per command, so
+    evaluate never loads TensorFlow."""
+    from training.dataset import DatasetError
+
+    errors: tuple[type[Exception], ...] = (DatasetError, FileNotFoundError, FileExistsError)
+    if command == "export":
+        from training.export import ExportError
+
+        errors += (ExportError,)
+    return errors
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    from training.dataset import DatasetError
-    from training.export import ExportError
-
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        if args.command == "fit":
-            return _run_fit(args, parser, argv)
-        if args.command == "export":
-            return _run_export(args)
-        if args.command == "evaluate":
-            return _run_evaluate(args, parser)
-        if args.command == "benchmark":
-            return _run_benchmark(args)
-    except (DatasetError, ExportError, FileNotFoundError, FileExistsError) as exc:
+        return COMMANDS[args.command][1](args, parser)
+    except _user_errors(args.command) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 1

@@ -270,10 +270,11 @@ def export(
 
 def int8_vs_fp32(fp32: onnx.ModelProto, int8: onnx.ModelProto, samples: list[dataset.Sample]) -> dict:
     """Mean per-image IoU of both files through the serving path, on the same val photos."""
-    from training.evaluate import evaluate_segmenter, segmenter_from_proto
+    from training.evaluate import evaluate_photos, segmenter_from_proto, segmenter_predict
 
-    fp32_scores = evaluate_segmenter(segmenter_from_proto(fp32), samples, refine=False, progress=False)["metrics"]
-    int8_scores = evaluate_segmenter(segmenter_from_proto(int8), samples, refine=False, progress=False)["metrics"]
+    unrefined = {"refine": False}
+    fp32_scores, _ = evaluate_photos(segmenter_predict(segmenter_from_proto(fp32)), samples, unrefined)
+    int8_scores, _ = evaluate_photos(segmenter_predict(segmenter_from_proto(int8)), samples, unrefined)
     return {
         "fp32_iou": fp32_scores["mean_iou"],
         "int8_iou": int8_scores["mean_iou"],

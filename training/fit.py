@@ -12,64 +12,23 @@ RUN_DIR/
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import resource
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from service.fitting import STRETCH
 from training import dataset, person_free
+from training.config import FitConfig
 from training.metrics import LOSSES, all_metrics
 from training.model import build_model
 from training.pipeline import make_dataset
 
 MONITOR = "val_iou"  # mean per-image IoU on the validation split: the number the product is judged on
-
-
-@dataclass
-class FitConfig:
-    data: str
-    out: str
-    size: int = 256
-    batch_size: int = 8
-    epochs: int = 30
-    steps_per_epoch: int | None = None  # None: one pass over the training split
-    val_limit: int | None = None  # validate each epoch on the first N val images (all at the end)
-    backbone_weights: str = "imagenet"
-    fine_tune_from: str = "conv1"
-    freeze_encoder: bool = False
-    init_from: str | None = None  # weights file or run directory to start from (staged fine-tuning)
-    loss: str = "bce"
-    lr: float = 1e-4
-    lr_schedule: str = "plateau"  # plateau | cosine
-    warmup_steps: int = 0  # cosine only
-    clipnorm: float = 1.0
-    plateau_patience: int = 3
-    plateau_factor: float = 0.5
-    min_lr: float = 1e-6
-    patience: int = 8  # early stopping, in epochs
-    mixed_precision: str = "float32"  # float32 | bfloat16
-    strategy: str = "default"  # default | mirrored | multiworker
-    fit_mode: str = STRETCH
-    negative_fraction: float = 0.0  # share of training crops taken from person-free regions (empty masks)
-    zoom_out_fraction: float = 0.0  # share of training crops zoomed out up to 2x (people small in the frame)
-    val_fraction: float = 0.1
-    skip_bad: bool = False
-    seed: int = 0
-
-    def save(self, run_dir: Path) -> None:
-        (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, run_dir: Path) -> FitConfig:
-        return cls(**json.loads((Path(run_dir) / "config.json").read_text()))
 
 
 def peak_rss_mb() -> float:

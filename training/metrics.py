@@ -1,4 +1,4 @@
-"""Person-class metrics on thresholded masks: Keras streaming versions and their numpy reference.
+"""Person-class metrics on thresholded masks, Keras streaming versions (numpy reference: training.scores).
 
 IoU counts the person class only (intersection over union of the predicted and true person pixels).
 Pooled metrics sum pixel counts over the whole split; the mean per-image IoU averages each image's IoU,
@@ -8,33 +8,9 @@ so small people weigh as much as large ones. An image with no person in truth an
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
 
-THRESHOLD = 0.5
-
-
-# ---- numpy reference -------------------------------------------------------------------------------
-def confusion_counts(pred: np.ndarray, truth: np.ndarray, threshold: float = THRESHOLD) -> tuple[int, int, int]:
-    """True positives, false positives, false negatives of the person class."""
-    p, t = np.asarray(pred) >= threshold, np.asarray(truth) >= threshold
-    return int(np.sum(p & t)), int(np.sum(p & ~t)), int(np.sum(~p & t))
-
-
-def image_iou(pred: np.ndarray, truth: np.ndarray, threshold: float = THRESHOLD) -> float:
-    tp, fp, fn = confusion_counts(pred, truth, threshold)
-    return 1.0 if tp + fp + fn == 0 else tp / (tp + fp + fn)
-
-
-def scores_from_counts(tp: float, fp: float, fn: float) -> dict[str, float]:
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "pooled_iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-    }
+from training.scores import THRESHOLD
 
 
 # ---- Keras streaming metrics -----------------------------------------------------------------------

@@ -11,10 +11,11 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
+from training.config import ENCODER_STAGES
+
 # Encoder taps: stride 16 for the ASPP (conv5 is left out, as in the keras-io model), stride 4 for detail.
 HIGH_LEVEL_LAYER = "conv4_block6_2_relu"
 LOW_LEVEL_LAYER = "conv2_block3_2_relu"
-ENCODER_STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
