@@ -1,6 +1,6 @@
 """End-to-end service benchmark on this machine: a 1024x683 JPEG -> PNG cutout over real HTTP.
 
-    python scripts/benchmark_service.py [--requests 40] [--model models/cutout-person.onnx]
+    python -m scripts.benchmark_service [--requests 40] [--model models/cutout-person.onnx] [--checkout DIR]
 
 Prints sequential latency p50/p95, throughput with 4 concurrent clients, and the server's peak RSS.
 """
@@ -12,10 +12,12 @@ import asyncio
 import json
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
-from loadgen import load, photo_jpeg, rss_mb, running_server
+
+from scripts.loadgen import ROOT, load, photo_jpeg, rss_mb, running_server
 
 
 def main() -> None:
@@ -23,11 +25,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="sequential requests (and 2x that with 4 clients)")
     parser.add_argument("--model", help="ONNX model (default: the shipped one)")
     parser.add_argument("--path", default="/remove-background")
+    parser.add_argument(
+        "--checkout", type=Path, default=ROOT, help="serve this checkout's code, e.g. a worktree of the previous release"
+    )
     args = parser.parse_args()
 
-    env = {"CUTOUT_MODEL_PATH": args.model} if args.model else {}
+    env = {"CUTOUT_MODEL_PATH": str(Path(args.model).resolve())} if args.model else {}
     body = photo_jpeg(1024, 683)
-    with running_server(env) as (url, process):
+    with running_server(env, checkout=args.checkout) as (url, process):
         with httpx.Client(base_url=url, timeout=60) as client:
             for _ in range(3):  # warm-up
                 client.post(args.path, files={"file": ("p.jpg", body, "image/jpeg")}).raise_for_status()
@@ -44,6 +49,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "checkout": str(args.checkout),
                 "model": info["model"]["name"],
                 "input_size": info["model"]["input_size"],
                 "precision": info["model"]["metadata"].get("cutout.precision"),

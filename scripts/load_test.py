@@ -1,6 +1,6 @@
 """Sustained load on loopback against a real server: 8 and 32 concurrent clients on real photos.
 
-    python scripts/load_test.py [--seconds 60] [--clients 8 32] [--soak 1000]
+    python -m scripts.load_test [--seconds 60] [--clients 8 32] [--soak 1000]
 
 Prints, per level: throughput, p50/p95/p99 latency, statuses (only 200 and 503 backpressure are allowed),
 and server RSS before/after; then a soak of --soak requests checking that RSS stops growing
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadgen import load, photo_jpeg, rss_mb, running_server
+from scripts.loadgen import load, photo_jpeg, rss_mb, running_server
 
 
 def temp_files() -> set[str]:

@@ -30,6 +30,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process, in MB, from /proc."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
@@ -41,6 +47,24 @@ def photo_jpeg(width: int = 1024, height: int = 683, index: int = 0) -> bytes:
     photo = Image.open(sorted(PHOTOS.glob("*.jpg"))[index % len(list(PHOTOS.glob("*.jpg")))]).convert("RGB")
     buffer = io.BytesIO()
     photo.resize((width, height), Image.LANCZOS).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def photo_mosaic(width: int, height: int, quality: int = 90) -> bytes:
+    """A width x height JPEG tiled from the real test photos at their own size: large photos with real
+    detail everywhere (an upscale is too smooth: its PNG is smaller and faster than a real photo's)."""
+    tiles = [Image.open(p).convert("RGB") for p in sorted(PHOTOS.glob("*.jpg"))]
+    canvas = Image.new("RGB", (width, height))
+    y, row = 0, 0
+    while y < height:
+        x, column = 0, 0
+        while x < width:
+            tile = tiles[(row * 3 + column) % len(tiles)]
+            canvas.paste(tile, (x, y))
+            x, column = x + tile.width, column + 1
+        y, row = y + min(t.height for t in tiles), row + 1
+    buffer = io.BytesIO()
+    canvas.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 
@@ -57,12 +81,13 @@ def wait_until_ready(url: str, timeout_s: float, alive=lambda: True) -> None:
 
 
 @contextlib.contextmanager
-def running_server(env: dict[str, str] | None = None, ready_timeout: float = 120):
-    """Start `python -m service` on a free loopback port; yield (base_url, process)."""
+def running_server(env: dict[str, str] | None = None, ready_timeout: float = 120, checkout: Path = ROOT):
+    """Start `python -m service` of `checkout` (e.g. an older release's worktree) on a free loopback port;
+    yield (base_url, process)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
+        cwd=checkout,
         env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"

@@ -16,7 +16,7 @@ for size in $sizes; do
     [ -f "$out/$name.onnx" ] || "$py" -m training export "$run" --out "$out/$name.onnx" --size "$size" --precision "$precision" --force "$@" \
       > "$out/$name.export.log" 2>&1
     "$py" -m training evaluate "$out/$name.onnx" --data "$data" --out "$out/$name" > "$out/$name.eval.log" 2>&1
-    (cd "$root/scripts" && "$py" benchmark_service.py --model "$out/$name.onnx" --requests 20) > "$out/$name.latency.json" 2>/dev/null
+    (cd "$root" && "$py" -m scripts.benchmark_service --model "$out/$name.onnx" --requests 20) > "$out/$name.latency.json" 2>/dev/null
     "$py" - "$out" "$name" <<'PY'
 import json, sys
 out, name = sys.argv[1], sys.argv[2]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import threading
 import time
 
 import httpx
 import pytest
 
-from scripts.loadgen import load, photo_jpeg, running_server
+from scripts.loadgen import load, photo_jpeg, photo_mosaic, running_server
 from tests.conftest import SHIPPED_MODEL
 
 pytestmark = pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the real-server tests run the shipped model")
@@ -79,3 +80,48 @@ def test_over_capacity_gets_503_with_retry_after_at_once():
             metrics = client.get("/metrics").text
             assert 'cutout_rejected_total{reason="overloaded"}' in metrics
             assert client.get("/readyz").status_code == 200
+
+
+def send_partial_upload(port: int, declared: int, sent: bytes, path: str = "/remove-background") -> socket.socket:
+    """Open a connection, send headers declaring `declared` body bytes, and only `sent` of them."""
+    connection = socket.create_connection(("127.0.0.1", port))
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {declared}\r\n\r\n"
+    connection.sendall(head.encode() + sent)
+    return connection
+
+
+def read_reply(connection: socket.socket, timeout: float = 10) -> str:
+    connection.settimeout(timeout)
+    reply = b""
+    while b"}}" not in reply:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply.decode(errors="replace")
+
+
+def test_a_full_server_refuses_a_large_upload_before_receiving_it():
+    with running_server({"CUTOUT_CONCURRENCY": "1", "CUTOUT_QUEUE_SIZE": "0"}) as (url, _process):
+        port = int(url.rsplit(":", 1)[1])
+        busy = threading.Thread(
+            target=httpx.post,
+            args=(f"{url}/remove-background",),
+            kwargs={"content": photo_mosaic(6000, 4000), "headers": {"Content-Type": "image/jpeg"}, "timeout": 120},
+        )
+        busy.start()
+        deadline = time.monotonic() + 30
+        while "cutout_in_flight_requests 2.0" not in httpx.get(f"{url}/metrics").text:  # the big one, and this poll
+            assert time.monotonic() < deadline, "the big request never started"
+            time.sleep(0.02)
+        time.sleep(0.3)  # its upload is in; it holds the only slot now
+        # A 15 MB upload of which only 64 kB are sent: the answer comes anyway, so it was not waited for.
+        connection = send_partial_upload(port, 15_000_000, b"\xff\xd8" + bytes(65_534))
+        reply = read_reply(connection)
+        connection.close()
+        assert reply.startswith("HTTP/1.1 503") and "retry-after: 1" in reply.lower() and '"overloaded"' in reply
+        assert "connection: close" in reply.lower()
+        busy.join(timeout=120)
+        after = httpx.post(f"{url}/mask", files={"file": ("p.jpg", photo_jpeg(320, 240), "image/jpeg")}, timeout=60)
+        assert after.status_code == 200
+        assert 'cutout_rejected_total{reason="overloaded"} 1.0' in httpx.get(f"{url}/metrics").text
