@@ -22,7 +22,7 @@ from service.uploads import BodyLimit
 
 def warm_up(state: ServiceState) -> None:
     """One real inference so the first user does not pay for onnxruntime's lazy initialisation."""
-    state.segmenter.predict(Image.new("RGB", (64, 48), (128, 128, 128)))
+    state.segmenter.predict_small(Image.new("RGB", (64, 48), (128, 128, 128)))
     state.ready.set()
 
 

@@ -8,16 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from service.matte import shape_alpha
-
 SUBJECT_THRESHOLD = 0.5  # alpha above this counts as the subject for bounding boxes
-
-
-def alpha_from_probability(prob: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Shaped soft alpha (default) or a hard 0/255 alpha at `threshold`, as uint8."""
-    if threshold is not None:
-        return np.where(prob >= threshold, 255, 0).astype(np.uint8)
-    return shape_alpha(prob)
 
 
 def mask_image(alpha: np.ndarray) -> Image.Image:

@@ -29,8 +29,8 @@ from service.refine import box_mean
 
 # Probabilities at or below ALPHA_LOW become transparent, at or above ALPHA_HIGH opaque, linear between.
 # Chosen on the dev val split by the edge and natural-photo figures (models/README.md, "Edges").
-ALPHA_LOW = 0.05
-ALPHA_HIGH = 0.95
+ALPHA_LOW = 0.3
+ALPHA_HIGH = 0.7
 FOREGROUND_WORK_SIDE = 512
 # The first blur radius, as a fraction of the working copy's longer side: wide enough to reach solid
 # foreground and clear background from anywhere in a soft edge. Later passes halve it down to 1 px.
@@ -40,7 +40,9 @@ _TINY = 1e-5
 
 def shape_alpha(prob: np.ndarray, low: float = ALPHA_LOW, high: float = ALPHA_HIGH) -> np.ndarray:
     """Probability (float, 0..1) -> alpha (uint8): clear below `low`, solid above `high`, linear between."""
-    stretched = (prob - low) * (1.0 / (high - low))
+    # Written around the centre so that the centre maps to exactly 127.5 -> 128: with the default
+    # symmetric curve, alpha >= 128 is precisely probability >= 0.5.
+    stretched = 0.5 + (prob - (low + high) / 2) * (1.0 / (high - low))
     return np.round(np.clip(stretched, 0.0, 1.0) * 255).astype(np.uint8)
 
 

@@ -1,13 +1,17 @@
-"""Edge-aware refinement of an upsampled probability map, guided by the full-resolution photo.
+"""From the model's small probability map to the full-resolution alpha, guided by the photo.
 
 The model sees the photo at a few hundred pixels; the guided filter (He et al., 2010) lets the
-bilinear-upsampled mask follow the photo's real edges (hair, fingers) at full resolution. It runs as the
-"fast guided filter" (He & Sun, 2015): the linear coefficients are fitted on a copy of at most
-REFINE_WORK_SIDE pixels per side, then upsampled and applied to the full-size photo, so the cost stays
-a few milliseconds whatever the photo's size.
+upsampled mask follow the photo's real edges (hair, fingers) at full resolution. It runs as the "fast
+guided filter" (He & Sun, 2015): the linear coefficients are fitted on a copy of at most
+REFINE_WORK_SIDE pixels per side. Only the last step, alpha = shape(a * grey + b) with a and b
+bilinearly upsampled, runs at full resolution, in strips of STRIP_ROWS rows straight to uint8: no
+full-size float copy of the photo or of the map is ever made, so a 24 MP photo costs little more
+memory than its own pixels.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -15,6 +19,8 @@ from PIL import Image
 # Twice the model's input size is ample: the model's output carries no finer detail than that.
 REFINE_WORK_SIDE = 640
 EPS = 1e-3
+STRIP_ROWS = 256
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
 
 
 def _window_sums(x: np.ndarray, axis: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +58,7 @@ def guided_coefficients(guide: np.ndarray, prob: np.ndarray, radius: int, eps: f
 
 
 def grey(photo_rgb: np.ndarray) -> np.ndarray:
-    return (photo_rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)) / 255.0
+    return photo_rgb.astype(np.float32) @ GREY_WEIGHTS
 
 
 def guided_filter(guide_rgb: np.ndarray, prob: np.ndarray, radius: int, eps: float = EPS) -> np.ndarray:
@@ -66,14 +72,60 @@ def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(array.astype(np.float32)).resize((width, height), Image.BILINEAR))
 
 
-def refine_probability(photo_rgb: np.ndarray, prob: np.ndarray, model_size: int) -> np.ndarray:
-    """Fast guided filter with a window matched to how much the model's output was upsampled."""
-    height, width = prob.shape
-    guide = grey(photo_rgb)
+def _source_positions(out_len: int, in_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear sampling with pixel centres aligned (as Pillow upsamples): two source indices and a weight."""
+    src = (np.arange(out_len, dtype=np.float32) + 0.5) * (in_len / out_len) - 0.5
+    low = np.clip(np.floor(src), 0, in_len - 1).astype(np.intp)
+    high = np.minimum(low + 1, in_len - 1)
+    return low, high, np.clip(src - low, 0.0, 1.0).astype(np.float32)
+
+
+class Upsampler:
+    """Bilinear upsampling of small maps to height x width, one strip of rows at a time."""
+
+    def __init__(self, small_shape: tuple[int, int], height: int, width: int):
+        self.rows = _source_positions(height, small_shape[0])
+        self.cols = _source_positions(width, small_shape[1])
+
+    def strip(self, small: np.ndarray, top: int, bottom: int) -> np.ndarray:
+        low, high, weight = (part[top:bottom] for part in self.rows)
+        rows = small[low] * (1.0 - weight[:, None]) + small[high] * weight[:, None]
+        left, right, col_weight = self.cols
+        return rows[:, left] * (1.0 - col_weight) + rows[:, right] * col_weight
+
+
+def _small(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    if array.shape[:2] == (height, width):
+        return array.astype(np.float32)
+    return _resize(array, width, height)
+
+
+def full_resolution_alpha(
+    photo_rgb: np.ndarray, small_prob: np.ndarray, model_size: int, shape: Callable[[np.ndarray], np.ndarray], refine: bool
+) -> np.ndarray:
+    """uint8 alpha at the photo's size from the model's map of the photo (any small size).
+
+    refine: fit the guided filter's coefficients on a small copy and apply them at full resolution;
+    otherwise plain bilinear upsampling. `shape` turns probabilities into alpha (uint8), strip by strip.
+    """
+    height, width = photo_rgb.shape[:2]
+    alpha = np.empty((height, width), np.uint8)
+    if not refine:
+        upsampler = Upsampler(small_prob.shape, height, width)
+        for top in range(0, height, STRIP_ROWS):
+            bottom = min(height, top + STRIP_ROWS)
+            alpha[top:bottom] = shape(upsampler.strip(small_prob.astype(np.float32), top, bottom))
+        return alpha
     shrink = min(1.0, REFINE_WORK_SIDE / max(height, width))
     small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
+    small_photo = (
+        photo_rgb if shrink == 1.0 else np.asarray(Image.fromarray(photo_rgb).resize((small_w, small_h), Image.BILINEAR))
+    )
     radius = max(2, int(round(2 * max(small_h, small_w) / model_size)))
-    a, b = guided_coefficients(_resize(guide, small_w, small_h), _resize(prob, small_w, small_h), radius)
-    if shrink < 1.0:
-        a, b = _resize(a, width, height), _resize(b, width, height)
-    return np.clip(a * guide + b, 0.0, 1.0)
+    a, b = guided_coefficients(grey(small_photo), _small(small_prob, small_w, small_h), radius)
+    upsampler = Upsampler(a.shape, height, width)
+    for top in range(0, height, STRIP_ROWS):
+        bottom = min(height, top + STRIP_ROWS)
+        guide = grey(photo_rgb[top:bottom])
+        alpha[top:bottom] = shape(np.clip(upsampler.strip(a, top, bottom) * guide + upsampler.strip(b, top, bottom), 0.0, 1.0))
+    return alpha

@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from service import compose, subject
 from service.imaging import resize_to_max
-from service.matte import estimate_foreground
-from service.refine import refine_probability
+from service.matte import estimate_foreground, shape_alpha
+from service.refine import full_resolution_alpha
 from service.segmenter import Segmenter
 
 # Refinement is on by default: it measurably improved boundary F on the validation split (see models/README.md).
@@ -53,9 +53,9 @@ class NoPersonFound(ValueError):
 
 @dataclass
 class Segmentation:
-    """What the model saw, after the user's subject choice: the probability to render, and how sure it is."""
+    """The alpha to render (after the user's threshold and subject choice), and how sure the model was."""
 
-    prob: np.ndarray
+    alpha: np.ndarray  # uint8, the photo's size
     person_found: bool
     confidence: float
 
@@ -68,27 +68,29 @@ class Result:
     confidence: float = 1.0
 
 
-def predict_probability(segmenter: Segmenter, photo: Image.Image, refine: bool = DEFAULT_REFINE) -> np.ndarray:
-    prob = segmenter.predict(photo)
-    if refine:
-        prob = refine_probability(np.asarray(photo), prob, segmenter.info.input_size)
-    return prob
-
-
-def select_subject(prob: np.ndarray, options: MaskOptions) -> Segmentation:
-    """Apply "no person found" and the subject choice to a probability map."""
-    assessment = subject.assess(prob)
-    if not assessment.person_found:
-        if options.on_empty == "error":
-            raise NoPersonFound("No person was found in the image.")
-        return Segmentation(np.zeros_like(prob), False, assessment.confidence)
-    if options.subject == "main":
-        prob = np.where(subject.main_subject(prob), prob, 0.0).astype(prob.dtype)
-    return Segmentation(prob, True, assessment.confidence)
+def alpha_curve(threshold: float | None):
+    """Probability -> uint8 alpha: the shaped soft curve, or a hard cut at `threshold`."""
+    if threshold is None:
+        return shape_alpha
+    return lambda prob: np.where(prob >= threshold, 255, 0).astype(np.uint8)
 
 
 def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> Segmentation:
-    return select_subject(predict_probability(segmenter, photo, options.refine), options)
+    """The model's view of the photo -> full-resolution alpha, with "no person found" and the subject choice.
+
+    Which person and how sure are decided on the model's small map; only the alpha is made at full size.
+    """
+    small = segmenter.predict_small(photo)
+    assessment = subject.assess(small)
+    if not assessment.person_found:
+        if options.on_empty == "error":
+            raise NoPersonFound("No person was found in the image.")
+        return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence)
+    if options.subject == "main":
+        small = np.where(subject.main_subject(small), small, 0.0).astype(np.float32)
+    rgb = np.asarray(photo)
+    alpha = full_resolution_alpha(rgb, small, segmenter.info.input_size, alpha_curve(options.threshold), options.refine)
+    return Segmentation(alpha, True, assessment.confidence)
 
 
 def _scaled_bbox(bbox, scale_x: float, scale_y: float):
@@ -99,7 +101,7 @@ def _scaled_bbox(bbox, scale_x: float, scale_y: float):
 
 
 def render_mask(segmentation: Segmentation, options: MaskOptions) -> Result:
-    alpha = compose.alpha_from_probability(segmentation.prob, options.threshold)
+    alpha = segmentation.alpha
     mask = resize_to_max(compose.mask_image(alpha), options.max_size)
     scale = mask.width / alpha.shape[1]
     bbox = _scaled_bbox(compose.subject_bbox(alpha), scale, mask.height / alpha.shape[0])
@@ -111,7 +113,7 @@ def render_cutout(
 ) -> Result:
     if options.format == "jpeg" and options.bg_color is None and background is None:
         raise OptionError("format=jpeg cannot store transparency: also give bg_color or bg_image")
-    alpha = compose.alpha_from_probability(segmentation.prob, options.threshold)
+    alpha = segmentation.alpha
     foreground = np.asarray(photo)
     if options.decontaminate:
         foreground = estimate_foreground(foreground, alpha)

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from service.fitting import PAD_RGB, fit_image, unfit_probability
+from service.fitting import PAD_RGB, Placement, fit_image, unfit_probability
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -102,11 +102,18 @@ class Segmenter:
         (output,) = self.session.run([self.info.output_name], {self.info.input_name: batch.astype(np.float32)})
         return output[..., 0]
 
-    def predict(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> float32 person probability (H x W, 0..1) at the image's own size."""
+    def predict_small(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> float32 person probability of the photo's area, at the model's resolution."""
         fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
         prob = self.predict_model_size(fitted[None])[0]
-        return unfit_probability(prob, placement, image.width, image.height)
+        return np.ascontiguousarray(
+            prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
+        )
+
+    def predict(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> float32 person probability (H x W, 0..1) at the image's own size."""
+        small = self.predict_small(image)
+        return unfit_probability(small, Placement(0, 0, small.shape[1], small.shape[0]), image.width, image.height)
 
 
 def open_segmenter(

@@ -76,7 +76,7 @@ def assess(prob: np.ndarray) -> Assessment:
 
 
 def main_subject(prob: np.ndarray) -> np.ndarray:
-    """Boolean map (the photo's size) of the regions that belong to the main person.
+    """Boolean map (the size of `prob`) of the regions that belong to the main person.
 
     The main person is the region with the most probability mass weighted by closeness to the photo's
     centre; other regions stay only if they come within PART_REACH of it and lie mostly within its columns.

@@ -9,11 +9,11 @@ from PIL import Image
 from service import compose
 from service.matte import ALPHA_HIGH, ALPHA_LOW
 from service.refine import box_mean, guided_filter
-from service.removal import CutoutOptions, MaskOptions, OptionError, Segmentation, render_cutout, render_mask
+from service.removal import CutoutOptions, MaskOptions, OptionError, Segmentation, alpha_curve, render_cutout, render_mask
 
 
-def found(prob: np.ndarray) -> Segmentation:
-    return Segmentation(prob, person_found=True, confidence=0.9)
+def found(prob: np.ndarray, threshold: float | None = None) -> Segmentation:
+    return Segmentation(alpha_curve(threshold)(prob), person_found=True, confidence=0.9)
 
 
 @pytest.fixture
@@ -27,19 +27,19 @@ def scene():
 
 def test_soft_and_hard_alpha(scene):
     _, prob = scene
-    soft = compose.alpha_from_probability(prob)
-    hard = compose.alpha_from_probability(prob, threshold=0.5)
+    soft = alpha_curve(None)(prob)
+    hard = alpha_curve(0.5)(prob)
     span = ALPHA_HIGH - ALPHA_LOW
     assert soft[15, 10] == round(min(1.0, (0.9 - ALPHA_LOW) / span) * 255) and soft[0, 0] == 0
     assert soft[15, 15] == round(max(0.0, (0.3 - ALPHA_LOW) / span) * 255)
-    edges = compose.alpha_from_probability(np.array([ALPHA_LOW - 0.01, 0.5, ALPHA_HIGH + 0.01]))
+    edges = alpha_curve(None)(np.array([ALPHA_LOW - 0.01, 0.5, ALPHA_HIGH + 0.01]))
     assert edges.tolist() == [0, 128, 255]  # the ends snap, the middle stays: thresholding at 0.5 is unchanged
     assert set(np.unique(hard)) == {0, 255} and hard[15, 15] == 0
 
 
 def test_cutout_on_color_and_image(scene):
     photo, prob = scene
-    alpha = compose.alpha_from_probability(prob, 0.5)
+    alpha = alpha_curve(0.5)(prob)
     photo = np.asarray(photo)
     rgba = compose.cutout(photo, alpha)
     assert rgba.mode == "RGBA" and rgba.getpixel((10, 15)) == (0, 0, 255, 255) and rgba.getpixel((0, 0))[3] == 0
@@ -79,7 +79,7 @@ def test_jpeg_needs_a_background(scene):
 
 def test_mask_render(scene):
     _, prob = scene
-    result = render_mask(found(prob), MaskOptions(threshold=0.5))
+    result = render_mask(found(prob, 0.5), MaskOptions(threshold=0.5))
     assert result.image.mode == "L" and result.image.size == (40, 30) and result.bbox == (5, 10, 15, 20)
 
 
@@ -108,16 +108,31 @@ def test_guided_filter_snaps_a_blurry_mask_to_the_photo_edge():
     assert refined[:, 27].mean() < blurry[:, 27].mean() and refined[:, 33].mean() > blurry[:, 33].mean()
 
 
+def as_float_alpha(prob: np.ndarray) -> np.ndarray:
+    return np.round(prob * 255).astype(np.uint8)
+
+
 def test_refinement_of_a_large_photo_runs_at_a_capped_size():
-    from service.refine import REFINE_WORK_SIDE, refine_probability
+    from service.refine import REFINE_WORK_SIDE, full_resolution_alpha
 
     height, width = 1200, REFINE_WORK_SIDE * 4
     photo = np.zeros((height, width, 3), np.uint8)
     photo[:, width // 2 :] = 255
     # A blurry edge 8 model pixels wide (64 photo pixels), as a 320-px model upsampled 8x would give.
-    prob = np.clip((np.arange(width) - width / 2 + 32) / 64, 0, 1)[None, :].repeat(height, 0).astype(np.float32)
-    refined = refine_probability(photo, prob, model_size=320)
-    assert refined.shape == (height, width) and refined.dtype == np.float32
+    small = np.clip((np.arange(width // 8) - width / 16 + 4) / 8, 0, 1)[None, :].repeat(height // 8, 0).astype(np.float32)
+    plain = full_resolution_alpha(photo, small, 320, as_float_alpha, refine=False)
+    refined = full_resolution_alpha(photo, small, 320, as_float_alpha, refine=True)
+    assert refined.shape == (height, width) and refined.dtype == np.uint8
     inside, outside = width // 2 + 8, width // 2 - 8
-    assert refined[:, inside].mean() > prob[:, inside].mean() + 0.05  # pulled towards the photo's edge
-    assert refined[:, outside].mean() < prob[:, outside].mean() - 0.05
+    assert refined[:, inside].mean() > plain[:, inside].mean() + 12  # pulled towards the photo's edge
+    assert refined[:, outside].mean() < plain[:, outside].mean() - 12
+
+
+def test_strips_upsample_like_pillow():
+    from service.refine import full_resolution_alpha
+
+    small = np.random.default_rng(1).random((30, 40)).astype(np.float32)
+    photo = np.zeros((700, 900, 3), np.uint8)
+    ours = full_resolution_alpha(photo, small, 32, as_float_alpha, refine=False)
+    pillow = np.asarray(Image.fromarray(small).resize((900, 700), Image.BILINEAR))
+    assert np.abs(ours.astype(int) - as_float_alpha(pillow).astype(int)).max() <= 1

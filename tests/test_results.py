@@ -16,9 +16,9 @@ SCENES = __import__("pathlib").Path(__file__).parent / "data" / "scenes"
 MAIN_PERSON = SCENES / "main-person-with-passers-by.jpg"
 NO_PERSON = SCENES / "no-person.jpg"
 # Mean green lean (G minus the mean of R and B, 0..255) of the returned colour within 6 px of the edge,
-# weighted by alpha, above the true colour's. The 0.1.0 service, which kept the photo's own RGB,
-# measured 12.3 on this test; with foreground estimation it is ~2.
-MAX_GREEN_EXCESS = 5.0
+# weighted by alpha, above the true colour's. On this photo the 0.1.0 service, which kept the photo's
+# own RGB in a wide soft edge, measured 21.3; the shaped alpha alone 6.6, with foreground estimation 1.7.
+MAX_GREEN_EXCESS = 3.5
 
 
 def alpha_of(response) -> np.ndarray:
@@ -26,8 +26,8 @@ def alpha_of(response) -> np.ndarray:
 
 
 def test_a_person_on_green_comes_back_without_a_green_fringe(client, photos):
-    photo = np.asarray(Image.open(photos[2]).convert("RGB"))
-    person = np.asarray(Image.open(photos[2].with_suffix(".png"))) > 0
+    photo = np.asarray(Image.open(photos[1]).convert("RGB"))
+    person = np.asarray(Image.open(photos[1].with_suffix(".png"))) > 0
     composite = screen_composite(photo, person, GREEN)
     buffer = io.BytesIO()
     Image.fromarray(composite).save(buffer, "PNG")

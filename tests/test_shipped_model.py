@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.removal import predict_probability
+from service.removal import MaskOptions, segment
 from service.segmenter import Segmenter
 from service.settings import DEFAULT_GPU_MODEL
 from tests.conftest import ROOT, SHIPPED_MODEL, photo_mask
@@ -37,7 +37,7 @@ def test_people_are_found_and_background_is_not(any_shipped, photos):
     segmenter = any_shipped
     ious = []
     for photo in photos:
-        prob = predict_probability(segmenter, Image.open(photo).convert("RGB"))
+        prob = segment(segmenter, Image.open(photo).convert("RGB"), MaskOptions()).alpha / 255.0
         truth = photo_mask(photo) > 0.5
         pred = prob >= 0.5
         ious.append((pred & truth).sum() / max(1, (pred | truth).sum()))
