@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from service.png import encode_png
+
 # Pillow's own bomb guard is replaced by our explicit pixel limit (checked before decoding pixels).
 Image.MAX_IMAGE_PIXELS = None
 
@@ -79,12 +81,14 @@ FORMATS = {"png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp"), "jpeg": 
 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:
+    if fmt == "png" and image.mode in ("L", "RGB", "RGBA"):
+        return encode_png(np.asarray(image))  # the common case, on every core
     pil_format, _ = FORMATS[fmt]
     buffer = io.BytesIO()
-    if fmt == "png":
-        image.save(buffer, pil_format, compress_level=1)  # fast: level 1 is ~4x faster than the default, ~10% larger
-    elif fmt == "webp":
+    if fmt == "webp":
         image.save(buffer, pil_format, lossless=image.mode == "L", quality=90)
+    elif fmt == "png":
+        image.save(buffer, pil_format, compress_level=1)
     else:
         image.convert("RGB").save(buffer, pil_format, quality=92)
     return buffer.getvalue()

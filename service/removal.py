@@ -58,6 +58,7 @@ class Segmentation:
     alpha: np.ndarray  # uint8, the photo's size
     person_found: bool
     confidence: float
+    rgb: np.ndarray | None = None  # the photo's pixels, when already at hand (saves a full-size copy)
 
 
 @dataclass
@@ -85,12 +86,12 @@ def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> S
     if not assessment.person_found:
         if options.on_empty == "error":
             raise NoPersonFound("No person was found in the image.")
-        return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence)
+        return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence, np.asarray(photo))
     if options.subject == "main":
         small = np.where(subject.main_subject(small), small, 0.0).astype(np.float32)
     rgb = np.asarray(photo)
     alpha = full_resolution_alpha(rgb, small, segmenter.info.input_size, alpha_curve(options.threshold), options.refine)
-    return Segmentation(alpha, True, assessment.confidence)
+    return Segmentation(alpha, True, assessment.confidence, rgb)
 
 
 def _scaled_bbox(bbox, scale_x: float, scale_y: float):
@@ -114,7 +115,7 @@ def render_cutout(
     if options.format == "jpeg" and options.bg_color is None and background is None:
         raise OptionError("format=jpeg cannot store transparency: also give bg_color or bg_image")
     alpha = segmentation.alpha
-    foreground = np.asarray(photo)
+    foreground = segmentation.rgb if segmentation.rgb is not None else np.asarray(photo)
     if options.decontaminate:
         foreground = estimate_foreground(foreground, alpha)
     if background is not None:

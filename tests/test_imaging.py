@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -74,3 +76,15 @@ def test_fit_and_unfit_round_trip(mode):
     assert back[:, :55].mean() > 0.95 and back[:, 65:].mean() < 0.05  # left half stays left
     if mode == LETTERBOX:
         assert placement.height == 16 and fitted[0, 0].tolist() == [124, 116, 104]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7, 3), (300, 200, 4), (1500, 1100, 4), (1200, 900)])
+def test_png_encoder_round_trips_exactly(shape):
+    from service.png import encode_png
+
+    pixels = np.random.default_rng(len(shape)).integers(0, 256, size=shape, dtype=np.uint8)
+    pixels[: shape[0] // 2] //= 16  # some smooth content too, so the filter and the blocks matter
+    decoded = Image.open(io.BytesIO(encode_png(pixels)))
+    decoded.load()  # a bad checksum or stream raises here
+    assert np.array_equal(np.asarray(decoded), pixels)
+    assert decoded.mode == ("L" if len(shape) == 2 else {3: "RGB", 4: "RGBA"}[shape[2]])
