@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from PIL import Image
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import assert_error, png, upload, wait_ready
+from service.errors import CATALOGUE, readme_table
+from tests.conftest import ROOT, assert_error, png, upload, wait_ready
 from tests.corpus.generate import BAD, GOOD, exif_rotated
 
 
@@ -157,10 +159,21 @@ def test_health_info_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     info = client.get("/info").json()
     assert info["ready"] and info["model"]["input_size"] > 0 and info["providers"] == ["CPUExecutionProvider"]
-    assert info["limits"]["max_upload_mb"] == 2
+    assert info["limits"]["max_upload_mb"] == 2 and info["limits"]["memory_budget_mb"] > 0
+    assert info["model"]["file"] == "cutout-person.onnx" and "/" not in json.dumps(info["model"]["file"])
+    assert str(ROOT) not in json.dumps(info)  # nothing about the server's disk
+    assert {"subject", "confidence", "on_empty", "decontaminate"} <= set(info["features"])
+    assert info["options"]["subject"] == "all" and info["options"]["decontaminate"] is True
     schema = client.get("/openapi.json").json()
     params = {p["name"] for p in schema["paths"]["/remove-background"]["post"]["parameters"]}
-    assert {"format", "bg_color", "crop", "crop_margin", "max_size", "threshold", "refine"} <= params
+    assert {"format", "bg_color", "crop", "crop_margin", "max_size", "threshold", "refine", "subject", "on_empty"} <= params
+    responses = schema["paths"]["/mask"]["post"]["responses"]
+    for code, kind in CATALOGUE.items():  # every error a route can send is documented, from the one catalogue
+        assert f"`{code}`" in responses[str(kind.status)]["description"], code
+
+
+def test_readme_error_table_is_the_catalogue():
+    assert readme_table() in (ROOT / "README.md").read_text()
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "remove-background" in page.text

@@ -10,6 +10,13 @@ import json
 from pathlib import Path
 
 
+def set_metadata(proto, entries: dict[str, str]) -> None:
+    """Replace the ONNX file's metadata_props with `entries` (the one place metadata is written)."""
+    del proto.metadata_props[:]
+    for key, value in entries.items():
+        proto.metadata_props.add(key=key, value=value)
+
+
 def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict:
     """Write the evaluation's metrics into the model's metadata; return the card as a dict.
 
@@ -21,9 +28,7 @@ def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict
     meta["cutout.name"] = model_path.stem
     metrics = {**evaluation["metrics"], "split": evaluation.get("split", "val"), "refine": evaluation.get("refine")}
     meta["cutout.val_metrics"] = json.dumps(metrics)
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        proto.metadata_props.add(key=key, value=value)
+    set_metadata(proto, meta)
     onnx.save(proto, str(model_path))
     return {
         "name": meta["cutout.name"],

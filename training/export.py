@@ -16,15 +16,16 @@ import numpy as np
 import onnx
 from PIL import Image
 
+from service import __version__
 from service.fitting import PAD_RGB, fit_image
 from training import dataset
+from training.card import set_metadata
 from training.fit import FitConfig
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 INT8_MAX_IOU_LOSS = 0.005
 CALIBRATION_IMAGES = 64
-VERSION = "0.1.0"
 TRAINING_DATA = "Kaggle 'Person Segmentation' (nikhilroxtomar): Pexels photos, Supervisely masks; non-commercial use only"
 
 
@@ -140,10 +141,13 @@ def check_parity(predict, proto: onnx.ModelProto, batch: np.ndarray) -> float:
     return diff
 
 
-def set_metadata(proto: onnx.ModelProto, entries: dict[str, str]) -> None:
-    del proto.metadata_props[:]
-    for key, value in entries.items():
-        proto.metadata_props.add(key=key, value=value)
+def portable_config(config: FitConfig) -> dict:
+    """The run's options without paths of the machine that made it (file names are kept)."""
+    options = {k: v for k, v in vars(config).items() if k not in ("data", "out")}
+    for key in ("backbone_weights", "init_from"):
+        if options.get(key) and options[key] not in ("imagenet", "none"):
+            options[key] = Path(options[key]).name
+    return options
 
 
 def build_metadata(
@@ -152,7 +156,7 @@ def build_metadata(
     metrics_path = run_dir / "metrics.json"
     return {
         "cutout.name": name,
-        "cutout.version": VERSION,
+        "cutout.version": __version__,
         "cutout.input_name": "image",
         "cutout.output_name": "mask",
         "cutout.input_size": str(size),
@@ -165,8 +169,8 @@ def build_metadata(
         "cutout.tta": tta,
         "cutout.architecture": "ResNet-50 encoder (ImageNet) + DeepLabV3+ decoder, output stride 16",
         "cutout.training_data": TRAINING_DATA,
-        "cutout.training_config": json.dumps({k: v for k, v in vars(config).items() if k not in ("data", "out")}),
-        "cutout.run_dir": str(run_dir),
+        "cutout.training_config": json.dumps(portable_config(config)),
+        "cutout.run": run_dir.name,  # relative to the runs folder: no path of the training machine
         "cutout.train_metrics": metrics_path.read_text() if metrics_path.exists() else "{}",
         "cutout.parity_max_abs_diff": f"{parity:.3e}",
         "cutout.git_commit": git_commit(),
@@ -245,27 +249,31 @@ def export(
     name = out.stem
     set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity, tta))
 
-    if precision == "fp16":
-        proto = to_fp16(proto)
-    elif precision == "int8":
-        calibration = fitted_batch(
-            splits.train[:: max(1, len(splits.train) // calibration_images)][:calibration_images], size, config.fit_mode
-        )
-        fp32_proto = proto
-        proto = to_int8(proto, calibration)
-        summary.update(int8_vs_fp32(fp32_proto, proto, splits.val[:check_images]))
-        if summary["iou_loss"] > INT8_MAX_IOU_LOSS and not force:
-            raise ExportError(
-                f"int8 costs {summary['iou_loss']:.4f} val IoU against fp32 (limit {INT8_MAX_IOU_LOSS}); "
-                "use --force to write it anyway"
-            )
-    elif precision != "fp32":
-        raise ValueError(f"unknown precision {precision!r}")
+    proto = _to_precision(proto, precision, splits, size, config.fit_mode, calibration_images, check_images, force, summary)
     set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity, tta))
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, out)
     summary["bytes"] = out.stat().st_size
     return summary
+
+
+def _to_precision(proto, precision, splits, size, fit_mode, calibration_images, check_images, force, summary) -> onnx.ModelProto:
+    """fp32 as converted, fp16 for CUDA, or int8 for CPU (refused when it loses too much val IoU)."""
+    if precision == "fp32":
+        return proto
+    if precision == "fp16":
+        return to_fp16(proto)
+    if precision != "int8":
+        raise ValueError(f"unknown precision {precision!r}")
+    step = max(1, len(splits.train) // calibration_images)
+    calibration = fitted_batch(splits.train[::step][:calibration_images], size, fit_mode)
+    quantized = to_int8(proto, calibration)
+    summary.update(int8_vs_fp32(proto, quantized, splits.val[:check_images]))
+    if summary["iou_loss"] > INT8_MAX_IOU_LOSS and not force:
+        raise ExportError(
+            f"int8 costs {summary['iou_loss']:.4f} val IoU against fp32 (limit {INT8_MAX_IOU_LOSS}); use --force to write it anyway"
+        )
+    return quantized
 
 
 def int8_vs_fp32(fp32: onnx.ModelProto, int8: onnx.ModelProto, samples: list[dataset.Sample]) -> dict:

@@ -141,8 +141,8 @@ def initial_weights_path(init_from: str) -> Path:
 
 
 # ---- the run -----------------------------------------------------------------------------------------
-def fit(config: FitConfig, resume: bool = False) -> dict:
-    """Train (or resume) a run; returns the final validation metrics of the best weights."""
+def _open_run(config: FitConfig, resume: bool) -> tuple[Path, dict]:
+    """The run folder and its saved state ({} for a new run)."""
     run_dir = Path(config.out)
     state = json.loads((run_dir / "state.json").read_text()) if resume and (run_dir / "state.json").exists() else {}
     if not resume and (run_dir / "state.json").exists():
@@ -151,9 +151,10 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
     config.save(run_dir)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.mixed_precision == "bfloat16" else "float32")
+    return run_dir, state
 
-    splits = dataset.load_splits(config.data, config.val_fraction, config.seed, config.skip_bad)
-    steps_per_epoch = config.steps_per_epoch or max(1, len(splits.train) // config.batch_size)
+
+def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
     val_samples = splits.val[: config.val_limit] if config.val_limit else splits.val
     train_ds = make_dataset(
         splits.train,
@@ -166,11 +167,12 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
         negative_fraction=config.negative_fraction,
         zoom_out_fraction=config.zoom_out_fraction,
     )
-    val_ds = make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
-    print(f"[fit] train {len(splits.train)} / val {len(splits.val)} images, {steps_per_epoch} steps per epoch")
+    return train_ds, make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
 
-    strategy = make_strategy(config.strategy)
-    with strategy.scope():
+
+def _model(config: FitConfig, state: dict, run_dir: Path, steps_per_epoch: int) -> keras.Model:
+    """The compiled model: from scratch / ImageNet, from --init-from weights, or where a resumed run stopped."""
+    with make_strategy(config.strategy).scope():
         # Whole-model weights (a file or a run) hold the encoder too: no ImageNet file needed then.
         backbone_weights = "none" if config.init_from else config.backbone_weights
         model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder)
@@ -182,7 +184,10 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(run_dir / "last.weights.h5")
             print(f"[fit] resumed {run_dir} after epoch {state['epoch']}, lr {current_lr(model.optimizer):.2e}")
+    return model
 
+
+def _callbacks(config: FitConfig, state: dict, run_dir: Path, steps_per_epoch: int) -> list:
     counters = state.get("counters", {})
     stateful = {
         "early_stopping": ResumableEarlyStopping(
@@ -199,25 +204,17 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
             verbose=1,
             counters=counters.get("plateau"),
         )
-    callbacks = [
+    return [
         EpochStats(steps_per_epoch * config.batch_size),
         *stateful.values(),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         RunCheckpoint(run_dir, state, stateful),
     ]
-    initial_epoch = state.get("epoch", 0)
-    if initial_epoch < config.epochs:
-        model.fit(
-            train_ds,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=val_ds,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
 
+
+def _final_metrics(model, config: FitConfig, state: dict, run_dir: Path, splits: dataset.Splits) -> dict:
+    """Validation of the best weights on the whole split, written to metrics.json, with the curves."""
     # Early stopping restores the best weights here, from disk, so it also holds across resumes.
     if (run_dir / "best.weights.h5").exists():
         model.load_weights(run_dir / "best.weights.h5")
@@ -241,3 +238,25 @@ def fit(config: FitConfig, resume: bool = False) -> dict:
     except Exception as exc:  # a missing plot must not lose a finished run
         print(f"[fit] could not plot curves: {exc}")
     return metrics
+
+
+def fit(config: FitConfig, resume: bool = False) -> dict:
+    """Train (or resume) a run; returns the final validation metrics of the best weights."""
+    run_dir, state = _open_run(config, resume)
+    splits = dataset.load_splits(config.data, config.val_fraction, config.seed, config.skip_bad)
+    steps_per_epoch = config.steps_per_epoch or max(1, len(splits.train) // config.batch_size)
+    train_ds, val_ds = _datasets(config, splits)
+    print(f"[fit] train {len(splits.train)} / val {len(splits.val)} images, {steps_per_epoch} steps per epoch")
+    model = _model(config, state, run_dir, steps_per_epoch)
+    initial_epoch = state.get("epoch", 0)
+    if initial_epoch < config.epochs:
+        model.fit(
+            train_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=val_ds,
+            callbacks=_callbacks(config, state, run_dir, steps_per_epoch),
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    return _final_metrics(model, config, state, run_dir, splits)
