@@ -15,9 +15,12 @@ from service.imaging import resize_to_max
 from service.matte import estimate_foreground, shape_alpha
 from service.refine import full_resolution_alpha
 from service.segmenter import Segmenter
+from service.zoom import zoomed_map
 
 # Refinement is on by default: it measurably improved boundary F on the validation split (see models/README.md).
 DEFAULT_REFINE = True
+# The second look at small subjects (service.zoom) is off by default: on dev val it did not pay (models/README.md).
+DEFAULT_ZOOM = False
 COLOR_PATTERN = r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$"
 
 
@@ -28,6 +31,9 @@ class MaskOptions(BaseModel):
     refine: bool = Field(DEFAULT_REFINE, description="Edge-aware refinement at full resolution (guided filter).")
     max_size: int | None = Field(None, ge=16, le=8192, description="Longest side of the output in pixels (never enlarges).")
     subject: Literal["all", "main"] = Field("all", description="Keep every person, or only the main one (the photo's subject).")
+    zoom: bool = Field(
+        DEFAULT_ZOOM, description="A second, closer look when the people fill little of the photo (small, distant people)."
+    )
     on_empty: Literal["empty", "error"] = Field(
         "empty", description="When no person is found: an empty result, or a 422 error with code no_person."
     )
@@ -87,7 +93,13 @@ def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> S
         if options.on_empty == "error":
             raise NoPersonFound("No person was found in the image.")
         return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence, np.asarray(photo))
-    if options.subject == "main":
+    if options.zoom:
+        keep = subject.main_subject(small) if options.subject == "main" else None
+        small = zoomed_map(segmenter, photo, np.where(keep, small, 0.0) if keep is not None else small)
+        if keep is not None:
+            grown = np.asarray(Image.fromarray(keep.astype(np.uint8) * 255).resize(small.shape[::-1], Image.BILINEAR)) > 0
+            small = np.where(grown, small, 0.0).astype(np.float32)
+    elif options.subject == "main":
         small = np.where(subject.main_subject(small), small, 0.0).astype(np.float32)
     rgb = np.asarray(photo)
     alpha = full_resolution_alpha(rgb, small, segmenter.info.input_size, alpha_curve(options.threshold), options.refine)

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
-from service.settings import Settings
 from service.errors import CATALOGUE, readme_table
+from service.settings import Settings
 from tests.conftest import ROOT, assert_error, png, upload, wait_ready
 from tests.corpus.generate import BAD, GOOD, exif_rotated
 
@@ -170,13 +170,13 @@ def test_health_info_and_docs(client):
     responses = schema["paths"]["/mask"]["post"]["responses"]
     for code, kind in CATALOGUE.items():  # every error a route can send is documented, from the one catalogue
         assert f"`{code}`" in responses[str(kind.status)]["description"], code
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "remove-background" in page.text
 
 
 def test_readme_error_table_is_the_catalogue():
     assert readme_table() in (ROOT / "README.md").read_text()
-    assert client.get("/docs").status_code == 200
-    page = client.get("/")
-    assert page.status_code == 200 and "remove-background" in page.text
 
 
 def test_metrics_move(client, photos):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from service import subject
 
@@ -50,3 +51,29 @@ def test_confidence_drops_when_the_model_is_undecided():
     undecided[30:180, 100:140] = 0.6  # half the person at a coin flip
     assert subject.assess(decided).confidence > 0.85
     assert subject.assess(undecided).confidence < subject.assess(decided).confidence - 0.3
+
+
+def test_zoom_box_keeps_the_photo_aspect_and_stays_inside():
+    from service.zoom import zoom_box
+
+    assert zoom_box((0.1, 0.1, 0.9, 0.9)) is None  # a big subject needs no second look
+    top, left, bottom, right = zoom_box((0.80, 0.90, 0.95, 0.97))  # small, near the bottom-right corner
+    assert bottom - top == pytest.approx(right - left)  # same share both ways: the photo's own aspect
+    assert 0.0 <= top < 0.80 and 0.0 <= left < 0.90 and bottom <= 1.0 and right <= 1.0
+
+
+def test_zoomed_map_covers_the_small_person_at_higher_resolution(served_model):
+    from PIL import Image
+
+    from service import Segmenter
+    from service.zoom import zoomed_map
+    from tests.conftest import PHOTOS
+
+    segmenter = Segmenter(served_model, provider="cpu")
+    photo = Image.open(PHOTOS / "man-person-jumping-desert.jpg").convert("RGB")  # a small figure in a big scene
+    small = segmenter.predict_small(photo)
+    merged = zoomed_map(segmenter, photo, small)
+    assert merged.shape[0] > small.shape[0] and merged.shape[0] / merged.shape[1] == pytest.approx(
+        photo.height / photo.width, abs=0.02
+    )
+    assert (merged >= 0.5).mean() == pytest.approx((small >= 0.5).mean(), abs=0.02)  # the same person, found again
