@@ -25,8 +25,9 @@ def test_remove_background_returns_rgba_png_at_input_size(client, photos):
     assert response.headers["content-type"] == "image/png"
     assert image.mode == "RGBA" and image.size == photo.size
     assert response.headers["X-Model"] and float(response.headers["X-Processing-Time-Ms"]) > 0
-    bbox = response.headers["X-Subject-BBox"]
-    assert bbox == "none" or len(bbox.split(",")) == 4
+    left, top, right, bottom = map(int, response.headers["X-Subject-BBox"].split(","))
+    rows, cols = np.nonzero(np.asarray(image)[..., 3] >= 128)
+    assert (left, top, right, bottom) == (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
 
 
 def test_mask_is_single_channel_at_input_size(client, photos):
@@ -70,9 +71,10 @@ def test_crop_and_threshold(client, photos):
         "/remove-background", params={"threshold": 0.5, "crop": True, "crop_margin": 0}, files=upload(photos[0])
     )
     image = png(cropped)
-    if bbox != "none":
-        left, top, right, bottom = map(int, bbox.split(","))
-        assert image.size == (right - left, bottom - top)
+    left, top, right, bottom = map(int, bbox.split(","))  # the photo shows a person: there is a box
+    assert (
+        image.size == (right - left, bottom - top) and cropped.headers["X-Subject-BBox"] == f"0,0,{right - left},{bottom - top}"
+    )
     assert set(np.unique(np.asarray(png(full))[..., 3])) <= {0, 255}
 
 
