@@ -125,3 +125,18 @@ def test_a_full_server_refuses_a_large_upload_before_receiving_it():
         after = httpx.post(f"{url}/mask", files={"file": ("p.jpg", photo_jpeg(320, 240), "image/jpeg")}, timeout=60)
         assert after.status_code == 200
         assert 'cutout_rejected_total{reason="overloaded"} 1.0' in httpx.get(f"{url}/metrics").text
+
+
+def test_a_burst_of_large_photos_stays_within_the_memory_budget():
+    from scripts.loadgen import rss_mb
+
+    budget_mb = 500
+    env = {"CUTOUT_CONCURRENCY": "4", "CUTOUT_QUEUE_SIZE": "8", "CUTOUT_MEMORY_BUDGET_MB": str(budget_mb)}
+    env |= {"CUTOUT_MAX_UPLOAD_MB": "40", "CUTOUT_REQUEST_TIMEOUT_S": "120"}
+    with running_server(env) as (url, process):
+        idle_mb = rss_mb(process.pid)[0]
+        big = photo_mosaic(3000, 2000)  # 6 MP: 240 MB of budget each, so two at a time fit
+        result = asyncio.run(load(url, "/remove-background", [big], clients=6, max_requests=6))
+        assert set(result.statuses) <= {200, 503} and result.errors == 0 and result.statuses.get(200, 0) >= 4
+        peak_mb = rss_mb(process.pid)[1]
+        assert peak_mb - idle_mb <= budget_mb * 1.1, (idle_mb, peak_mb)

@@ -1,4 +1,4 @@
-"""`python -m training fit|export|evaluate|benchmark|card`: the trainer's command line."""
+"""`python -m training fit|export|evaluate|benchmark|weights|card`: the trainer's command line."""
 
 from __future__ import annotations
 
@@ -134,6 +134,19 @@ def _run_benchmark(args, parser) -> int:
     return 0
 
 
+def _add_weights_parser(sub) -> None:
+    p = sub.add_parser("weights", help="write a run's best weights as a release's Keras file (for fit --init-from)")
+    p.add_argument("run_dir", help="run directory written by `fit`")
+    p.add_argument("--out", required=True, help="e.g. models/cutout-person.weights.h5")
+
+
+def _run_weights(args, parser) -> int:
+    from training.export import write_release_weights
+
+    print(json.dumps(write_release_weights(args.run_dir, args.out), indent=2))
+    return 0
+
+
 def _add_card_parser(sub) -> None:
     p = sub.add_parser("card", help="stamp a model with its evaluation and write models/<name>.json")
     p.add_argument("model", type=Path)
@@ -154,6 +167,7 @@ COMMANDS = {
     "export": (_add_export_parser, _run_export),
     "evaluate": (_add_evaluate_parser, _run_evaluate),
     "benchmark": (_add_benchmark_parser, _run_benchmark),
+    "weights": (_add_weights_parser, _run_weights),
     "card": (_add_card_parser, _run_card),
 }
 

@@ -271,7 +271,8 @@ def _to_precision(proto, precision, splits, size, fit_mode, calibration_images, 
     summary.update(int8_vs_fp32(proto, quantized, splits.val[:check_images]))
     if summary["iou_loss"] > INT8_MAX_IOU_LOSS and not force:
         raise ExportError(
-            f"int8 costs {summary['iou_loss']:.4f} val IoU against fp32 (limit {INT8_MAX_IOU_LOSS}); use --force to write it anyway"
+            f"int8 costs {summary['iou_loss']:.4f} val IoU against fp32 (limit {INT8_MAX_IOU_LOSS}); "
+            "use --force to write it anyway"
         )
     return quantized
 
@@ -289,3 +290,36 @@ def int8_vs_fp32(fp32: onnx.ModelProto, int8: onnx.ModelProto, samples: list[dat
         "iou_loss": fp32_scores["mean_iou"] - int8_scores["mean_iou"],
         "check_images": len(samples),
     }
+
+
+def write_release_weights(run_dir: str | Path, out: str | Path) -> dict:
+    """The run's best weights as the release's Keras file: model weights only (no optimizer state),
+    convolution kernels in float16 (half the bytes; they load into float32 variables unchanged).
+
+    `fit --init-from` this file starts from the released model on any machine, without the ImageNet file.
+    """
+    import hashlib
+
+    import h5py
+
+    run_dir, out = Path(run_dir), Path(out)
+    model, _config = load_trained_model(run_dir, FitConfig.load(run_dir).size)
+    with tempfile.TemporaryDirectory(prefix="cutout-weights-") as tmp:
+        plain = Path(tmp) / "plain.weights.h5"
+        model.save_weights(plain)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(plain, "r") as source, h5py.File(out, "w") as target:
+
+            def copy(name, item):
+                if isinstance(item, h5py.Dataset):
+                    data = item[()]
+                    target.create_dataset(name, data=data.astype(np.float16) if data.ndim == 4 else data)
+                else:
+                    target.require_group(name)
+                for key, value in item.attrs.items():
+                    target[name].attrs[key] = value
+
+            for key, value in source.attrs.items():
+                target.attrs[key] = value
+            source.visititems(copy)
+    return {"out": str(out), "bytes": out.stat().st_size, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
