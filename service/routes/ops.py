@@ -56,7 +56,7 @@ async def info(state: State):
         "model": _model_info(state),
         "providers": state.segmenter.providers if state.segmenter else [],
         "options": {name: field.default for name, field in CutoutOptions.model_fields.items()},
-        "features": ["subject", "confidence", "on_empty", "decontaminate", "crop", "bg_color", "bg_image", "formats"],
+        "features": ["subject", "confidence", "on_empty", "decontaminate", "zoom", "crop", "bg_color", "bg_image", "formats"],
         "limits": {
             "max_upload_mb": settings.max_upload_mb,
             "max_pixels": settings.max_pixels,
