@@ -50,21 +50,27 @@ def photo_jpeg(width: int = 1024, height: int = 683, index: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def photo_mosaic(width: int, height: int, quality: int = 90) -> bytes:
-    """A width x height JPEG tiled from the real test photos at their own size: large photos with real
-    detail everywhere (an upscale is too smooth: its PNG is smaller and faster than a real photo's)."""
+def photo_mosaic(width: int, height: int, quality: int = 90, per_row: int = 3) -> bytes:
+    """A width x height JPEG of real photos, `per_row` across, with real photo detail at every scale.
+
+    Each photo is enlarged to fill its cell (so people stay findable at any size), and the full-resolution
+    texture of the photos tiled at their own size is added back on top: an upscale alone is too smooth
+    (its PNG is smaller and faster than a real photo's), tiles at their own size make people too small.
+    """
+    from PIL import ImageFilter
+
     tiles = [Image.open(p).convert("RGB") for p in sorted(PHOTOS.glob("*.jpg"))]
-    canvas = Image.new("RGB", (width, height))
-    y, row = 0, 0
-    while y < height:
-        x, column = 0, 0
-        while x < width:
-            tile = tiles[(row * 3 + column) % len(tiles)]
-            canvas.paste(tile, (x, y))
-            x, column = x + tile.width, column + 1
-        y, row = y + min(t.height for t in tiles), row + 1
+    cell_w = width // per_row
+    cell_h = round(cell_w * 2 / 3)
+    large, native = Image.new("RGB", (width, height)), Image.new("RGB", (width, height))
+    for index, (x, y) in enumerate((x, y) for y in range(0, height, cell_h) for x in range(0, width, cell_w)):
+        large.paste(tiles[index % len(tiles)].resize((cell_w, cell_h), Image.LANCZOS), (x, y))
+    for index, (x, y) in enumerate((x, y) for y in range(0, height, 298) for x in range(0, width, 448)):
+        native.paste(tiles[index % len(tiles)], (x, y))
+    detail = np.asarray(native, np.int16) - np.asarray(native.filter(ImageFilter.GaussianBlur(2)), np.int16)
+    pixels = np.clip(np.asarray(large, np.int16) + detail, 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    canvas.save(buffer, "JPEG", quality=quality)
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 

@@ -32,7 +32,7 @@ def on_colour(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int]) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("photo", nargs="?", type=Path, default=ROOT / "tests/data/photos/pexels-photo-374680.jpg")
+    parser.add_argument("photo", nargs="?", type=Path, default=ROOT / "tests/data/photos/pexels-photo-665321.jpg")
     parser.add_argument("--colour", default="#1d4ed8", help="background colour, contrasting with the old one")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/edge-zoom.png")
     args = parser.parse_args()

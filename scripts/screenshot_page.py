@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("photo", nargs="?", type=Path, default=ROOT / "tests/data/photos/pexels-photo-665321.jpg")
+    parser.add_argument("photo", nargs="?", type=Path, default=ROOT / "tests/data/photos/pexels-photo-374680.jpg")
     parser.add_argument("--out", type=Path, default=ROOT / "docs/web-page.png")
     args = parser.parse_args()
 

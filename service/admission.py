@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 # Peak memory of one request per pixel of its photo, default options, measured with
 # scripts/benchmark_large.py (see README, "Large photos"); a margin is included.
-BYTES_PER_PIXEL = 40
+BYTES_PER_PIXEL = 60
 
 
 class Overloaded(Exception):
@@ -101,11 +101,14 @@ class Admission:
 
 
 class RefuseWhenFull:
-    """ASGI middleware: when every slot and queue place is taken, answer 503 before reading the upload.
+    """ASGI middleware: when every slot and queue place is taken, answer 503 before the upload is parsed.
 
-    The connection is closed after the answer (`Connection: close`), so the unread body is never parsed
-    and the client's next request starts on a clean connection.
+    A small body (up to DRAIN_UP_TO_BYTES, as declared) is read and dropped unparsed, so the client reads its
+    503 on a connection that stays usable; a larger one is not waited for: the answer says
+    `Connection: close` and the connection is closed, as HTTP/1.1 allows.
     """
+
+    DRAIN_UP_TO_BYTES = 1 << 20
 
     def __init__(
         self,
@@ -118,9 +121,18 @@ class RefuseWhenFull:
 
     async def __call__(self, scope, receive, send):
         admission = self.admission() if scope["type"] == "http" and scope["method"] == "POST" else None
-        if admission is not None and scope["path"] in self.paths and admission.is_full():
-            error = retry_later("overloaded", "Try again shortly: the server is at capacity.")
+        if admission is None or scope["path"] not in self.paths or not admission.is_full():
+            return await self.app(scope, receive, send)
+        self.on_refusal()
+        error = retry_later("overloaded", "Try again shortly: the server is at capacity.")
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"").decode()
+        if declared.isdigit() and int(declared) <= self.DRAIN_UP_TO_BYTES:
+            while True:  # drop the body as it comes: no parsing, no buffering
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                if not message.get("more_body", False):
+                    break
+        else:
             error.headers["Connection"] = "close"
-            self.on_refusal()
-            return await api_error_response(error)(scope, receive, send)
-        return await self.app(scope, receive, send)
+        return await api_error_response(error)(scope, receive, send)

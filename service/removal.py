@@ -93,14 +93,14 @@ def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> S
         if options.on_empty == "error":
             raise NoPersonFound("No person was found in the image.")
         return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence, np.asarray(photo))
+    keep = subject.main_subject(small) if options.subject == "main" else None
+    if keep is not None:
+        small = np.where(keep, small, 0.0).astype(np.float32)
     if options.zoom:
-        keep = subject.main_subject(small) if options.subject == "main" else None
-        small = zoomed_map(segmenter, photo, np.where(keep, small, 0.0) if keep is not None else small)
-        if keep is not None:
-            grown = np.asarray(Image.fromarray(keep.astype(np.uint8) * 255).resize(small.shape[::-1], Image.BILINEAR)) > 0
-            small = np.where(grown, small, 0.0).astype(np.float32)
-    elif options.subject == "main":
-        small = np.where(subject.main_subject(small), small, 0.0).astype(np.float32)
+        small = zoomed_map(segmenter, photo, small)
+        if keep is not None:  # the closer look sees the others again
+            keep = np.asarray(Image.fromarray(keep.astype(np.uint8) * 255).resize(small.shape[::-1], Image.BILINEAR)) > 0
+            small = np.where(keep, small, 0.0).astype(np.float32)
     rgb = np.asarray(photo)
     alpha = full_resolution_alpha(rgb, small, segmenter.info.input_size, alpha_curve(options.threshold), options.refine)
     return Segmentation(alpha, True, assessment.confidence, rgb)

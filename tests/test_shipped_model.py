@@ -65,7 +65,7 @@ def test_the_cuda_file_is_the_same_model_in_fp16(segmenter):
     gpu = Segmenter(DEFAULT_GPU_MODEL, provider="cpu").info.metadata
     cpu = segmenter.info.metadata
     assert gpu["cutout.precision"] == "fp16"
-    for key in ("cutout.input_size", "cutout.fit", "cutout.tta", "cutout.run_dir", "cutout.training_config"):
+    for key in ("cutout.input_size", "cutout.fit", "cutout.tta", "cutout.run", "cutout.training_config"):
         assert gpu[key] == cpu[key], key
     gpu_card = json.loads(DEFAULT_GPU_MODEL.with_suffix(".json").read_text())
     assert gpu_card["precision"] == "fp16" and gpu_card["name"] == gpu["cutout.name"] == DEFAULT_GPU_MODEL.stem

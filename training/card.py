@@ -41,6 +41,8 @@ def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict
         "val_metrics": metrics,
         "training_config": json.loads(meta["cutout.training_config"]),
         "training_data": meta["cutout.training_data"],
+        # What else the evaluation measured through the served path (edges, no person, main subject).
+        **{part: evaluation[part] for part in ("screens", "no_person", "main_subject") if part in evaluation},
         **(extra or {}),
     }
 

@@ -97,6 +97,13 @@ def _add_evaluate_parser(sub) -> None:
         help="comma-separated reports (default: all): photos (IoU, boundary F, haze, holes, confidence), screens (edges on "
         "green/magenta), no_person (person-free crops), main_subject (photos with several people)",
     )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a non-default service option for the photos report, e.g. --option zoom=true (repeatable)",
+    )
     p.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="cpu", help="onnxruntime execution provider")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: all cores)")
     p.add_argument("--out", help="report directory: evaluation.json, iou_histogram.png, worst_best.png")

@@ -239,14 +239,22 @@ def evaluate_main_subject(
     return {"photos": len(records), **{k: _mean(records, k) for k in keys}}, records
 
 
-def evaluate(predict: Predict, samples: list[dataset.Sample], parts: Iterable[str] = PARTS, progress: bool = True) -> dict:
-    """Every asked-for report on the same samples: {"metrics": {...}, "screens": {...}, ..., "per_image": [...]}."""
+def evaluate(
+    predict: Predict,
+    samples: list[dataset.Sample],
+    parts: Iterable[str] = PARTS,
+    progress: bool = True,
+    options: dict | None = None,
+) -> dict:
+    """Every asked-for report on the same samples: {"metrics": {...}, "screens": {...}, ..., "per_image": [...]}.
+
+    options: non-default service options for the photos report (e.g. {"zoom": True}), to measure them."""
     from tqdm import tqdm
 
     chosen = tqdm(samples, desc="evaluate", unit="img", disable=not progress)
     result = {}
     if "photos" in parts:
-        result["metrics"], result["per_image"] = evaluate_photos(predict, chosen)
+        result["metrics"], result["per_image"] = evaluate_photos(predict, chosen, options)
     runners = {"screens": evaluate_screens, "no_person": evaluate_no_person, "main_subject": evaluate_main_subject}
     for part, runner in runners.items():
         if part in parts:
@@ -279,6 +287,24 @@ def write_report(result: dict, samples: list[dataset.Sample], out_dir: Path, pre
             (record["stem"], decode_image(data, MAX_EVAL_PIXELS), load_truth(sample.mask), served.alpha / 255.0, record["iou"])
         )
     case_grid(rows, out_dir / "worst_best.png")
+    _main_subject_pictures(result, by_stem, out_dir / "main_subject.png", predict)
+
+
+def _main_subject_pictures(result: dict, by_stem: dict, out_png: Path, predict: Predict, cell: int = 200) -> None:
+    """One row per photo with several people: the photo, everyone kept, subject=main."""
+    records = result.get("main_subject_per_image", [])[:8]
+    if not records:
+        return
+    sheet = Image.new("RGB", (3 * cell, len(records) * cell), "white")
+    for row, record in enumerate(records):
+        data = by_stem[record["stem"]].image.read_bytes()
+        photo = decode_image(data, MAX_EVAL_PIXELS)
+        tiles = [photo] + [Image.fromarray(predict(data, options).alpha) for options in ({}, {"subject": "main"})]
+        for column, tile in enumerate(tiles):
+            tile = tile.convert("RGB")
+            tile.thumbnail((cell, cell))
+            sheet.paste(tile, (column * cell, row * cell))
+    sheet.save(out_png)
 
 
 def segmenter_from_proto(proto) -> Segmenter:
@@ -313,6 +339,7 @@ def run(
     provider: str = "cpu",
     threads: int = 0,
     api_key: str | None = None,
+    options: dict | None = None,
 ) -> dict:
     """The `evaluate` command: one model file (or a running service) on one split; the report in `out`."""
     splits = dataset.discover(data)
@@ -321,7 +348,12 @@ def run(
         predict, source = url_predict(url, api_key), url
     else:
         predict, source = segmenter_predict(Segmenter(model, provider, intra_op_threads=threads)), Path(model).name
-    result = {"model": source, "split": split, **evaluate(predict, samples, parts or PARTS)}
+    result = {
+        "model": source,
+        "split": split,
+        "options": options or {},
+        **evaluate(predict, samples, parts or PARTS, options=options),
+    }
     if out:
         write_report(result, samples, Path(out), predict)
     return result
