@@ -15,6 +15,7 @@ import onnxruntime as ort  # noqa: E402
 
 from service.segmenter import Segmenter  # noqa: E402
 from tests.conftest import TINY_SIZE  # noqa: E402
+from training import dataset  # noqa: E402
 from training.export import ExportError, export, load_trained_model  # noqa: E402
 
 
@@ -70,15 +71,22 @@ def test_int8_export_is_checked_against_fp32(tiny_run, tmp_path):
     assert prob.shape == (30, 50) and 0 <= prob.min() <= prob.max() <= 1
 
 
-def test_int8_refused_when_it_costs_too_much(tiny_run, tmp_path, monkeypatch):
+def test_int8_refused_when_it_costs_too_much(shapes_dataset, monkeypatch):
     import training.export as export_module
 
-    # Quantisation itself is exercised above; here only the refusal rule is under test.
-    monkeypatch.setattr(export_module, "to_int8", lambda proto, calibration: proto)
-    monkeypatch.setattr(export_module, "int8_vs_fp32", lambda *a: {"fp32_iou": 0.9, "int8_iou": 0.8, "iou_loss": 0.1})
-    with pytest.raises(ExportError, match="costs 0.1000 val IoU"):
-        export(tiny_run, tmp_path / "refused.onnx", precision="int8", calibration_images=4)
-    assert not (tmp_path / "refused.onnx").exists()
+    # Quantisation itself is exercised above; here only the refusal rule, without converting a model.
+    monkeypatch.setattr(export_module, "to_int8", lambda proto, calibration: "int8 graph")
+    splits = dataset.load_splits(shapes_dataset)
+    for loss, refused in ((0.1, True), (0.004, False)):
+        scores = {"fp32_iou": 0.9, "int8_iou": 0.9 - loss, "iou_loss": loss}
+        monkeypatch.setattr(export_module, "int8_vs_fp32", lambda *a, scores=scores: scores)
+        convert = lambda force: export_module._to_precision("fp32 graph", "int8", splits, 64, "stretch", 4, 8, force, {})  # noqa: E731
+        if refused:
+            with pytest.raises(ExportError, match="costs 0.1000 val IoU"):
+                convert(force=False)
+            assert convert(force=True) == "int8 graph"  # --force writes it anyway
+        else:
+            assert convert(force=False) == "int8 graph"
 
 
 def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
