@@ -17,7 +17,7 @@ from PIL import Image
 
 from service import Segmenter
 from service.settings import DEFAULT_MODEL
-from service.subject import PERSON, _grid
+from service.subject import PERSON, coarse_grid
 from training import dataset
 from training.evaluate import person_free_crop
 
@@ -33,10 +33,10 @@ def main() -> None:
     segmenter = Segmenter(args.model, "cpu")
     photos, crops = [], []
     for sample in dataset.discover(args.data).val:
-        photos.append(float((_grid(segmenter.predict_small(Image.open(sample.image).convert("RGB"))) >= PERSON).mean()))
+        photos.append(float((coarse_grid(segmenter.predict_small(Image.open(sample.image).convert("RGB"))) >= PERSON).mean()))
         crop = person_free_crop(sample)
         if crop is not None:
-            crops.append(float((_grid(segmenter.predict_small(crop)) >= PERSON).mean()))
+            crops.append(float((coarse_grid(segmenter.predict_small(crop)) >= PERSON).mean()))
     photos, crops = np.array(photos), np.array(crops)
     for threshold in THRESHOLDS:
         print(

@@ -68,7 +68,7 @@ def guided_filter(guide_rgb: np.ndarray, prob: np.ndarray, radius: int, eps: flo
     return np.clip(a * guide + b, 0.0, 1.0)
 
 
-def _resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_map(array: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(array.astype(np.float32)).resize((width, height), Image.BILINEAR))
 
 
@@ -97,7 +97,7 @@ class Upsampler:
 def _small(array: np.ndarray, width: int, height: int) -> np.ndarray:
     if array.shape[:2] == (height, width):
         return array.astype(np.float32)
-    return _resize(array, width, height)
+    return resize_map(array, width, height)
 
 
 def full_resolution_alpha(

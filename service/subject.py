@@ -33,7 +33,7 @@ class Assessment:
     confidence: float  # 0..1: high when the mask is probably right
 
 
-def _grid(prob: np.ndarray) -> np.ndarray:
+def coarse_grid(prob: np.ndarray) -> np.ndarray:
     height, width = prob.shape
     shrink = min(1.0, GRID_SIDE / max(height, width))
     size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
@@ -68,7 +68,7 @@ def assess(prob: np.ndarray) -> Assessment:
     cells with p > CONSIDERED (1: every such cell is 0 or 1; 0: all at a coin flip). On dev val it ranks
     photos by their IoU with Spearman 0.77 (models/README.md, "Confidence").
     """
-    grid = _grid(prob)
+    grid = coarse_grid(prob)
     considered = grid[grid > CONSIDERED]
     confidence = float(np.abs(2.0 * considered - 1.0).mean()) if considered.size else 1.0
     person_found = float((grid >= PERSON).mean()) >= MIN_PERSON_SHARE
@@ -81,7 +81,7 @@ def main_subject(prob: np.ndarray) -> np.ndarray:
     The main person is the region with the most probability mass weighted by closeness to the photo's
     centre; other regions stay only if they come within PART_REACH of it and lie mostly within its columns.
     """
-    grid = _grid(prob)
+    grid = coarse_grid(prob)
     labels, count = label_regions(grid >= PERSON)
     if count <= 1:
         return prob >= 0.0 if count == 1 else prob < 0.0

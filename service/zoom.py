@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from service.refine import resize_map
 from service.segmenter import Segmenter
 
 # Zoom when the subject's box covers less than this share of the photo.
@@ -43,10 +44,6 @@ def zoom_box(box: tuple[float, float, float, float]) -> tuple[float, float, floa
     return top, left, top + side, left + side
 
 
-def _resized(prob: np.ndarray, width: int, height: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(prob.astype(np.float32)).resize((width, height), Image.BILINEAR))
-
-
 def zoomed_map(segmenter: Segmenter, photo: Image.Image, small: np.ndarray) -> np.ndarray:
     """The first pass's map, with the subject's box replaced by a second pass on it (when it is small)."""
     box = subject_box(small)
@@ -63,8 +60,8 @@ def zoomed_map(segmenter: Segmenter, photo: Image.Image, small: np.ndarray) -> n
     scale = min(size / max(bottom - top, right - left) / max(photo.width, photo.height), 1.0)
     width = max(1, min(MAX_MERGED_SIDE, round(photo.width * scale)))
     height = max(1, min(MAX_MERGED_SIDE, round(photo.height * scale)))
-    merged = _resized(small, width, height).copy()
+    merged = resize_map(small, width, height).copy()
     y0, x0, y1, x1 = round(top * height), round(left * width), round(bottom * height), round(right * width)
     if y1 > y0 and x1 > x0:
-        merged[y0:y1, x0:x1] = _resized(second, x1 - x0, y1 - y0)
+        merged[y0:y1, x0:x1] = resize_map(second, x1 - x0, y1 - y0)
     return merged

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.subject import _grid, label_regions
+from service.subject import coarse_grid, label_regions
 from tests.conftest import assert_error, png, upload
 from training.edges import GREEN, edge_band, screen_composite, screen_excess
 
@@ -45,7 +45,7 @@ def test_a_person_on_green_comes_back_without_a_green_fringe(client, photos):
 
 def test_main_person_only_drops_the_passer_by(client):
     truth = np.asarray(Image.open(MAIN_PERSON.with_suffix(".png"))) > 0
-    labels, count = label_regions(_grid(truth.astype(np.float32)) >= 0.5)
+    labels, count = label_regions(coarse_grid(truth.astype(np.float32)) >= 0.5)
     assert count == 2  # the quarterback (with the player holding on to him), and a player on the left
     regions = np.asarray(Image.fromarray(labels.astype(np.uint8)).resize(truth.shape[::-1], Image.NEAREST))
     areas = [int((truth & (regions == k)).sum()) for k in (1, 2)]

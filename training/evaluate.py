@@ -30,7 +30,7 @@ from PIL import Image, ImageFilter
 from service.imaging import decode_image
 from service.removal import CutoutOptions, render_cutout, segment
 from service.segmenter import Segmenter
-from service.subject import _grid, label_regions
+from service.subject import coarse_grid, label_regions
 from training import dataset, edges
 from training.person_free import largest_person_free_square
 from training.scores import THRESHOLD, confusion_counts, scores_from_counts, spearman
@@ -208,7 +208,7 @@ def evaluate_no_person(
 
 def true_regions(truth: np.ndarray) -> list[np.ndarray]:
     """The true person regions (on the subject grid, mapped back to pixels), largest first."""
-    labels, count = label_regions(_grid(truth) >= THRESHOLD)
+    labels, count = label_regions(coarse_grid(truth) >= THRESHOLD)
     full = np.asarray(Image.fromarray(labels.astype(np.int32)).resize(truth.shape[::-1], Image.NEAREST))
     regions = [(truth >= THRESHOLD) & (full == k) for k in range(1, count + 1)]
     return sorted(regions, key=lambda r: -int(r.sum()))
