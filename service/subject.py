@@ -65,8 +65,8 @@ def assess(prob: np.ndarray) -> Assessment:
     """Is there a person, and how likely is the mask right.
 
     Confidence is how decided the model was where it saw anything at all: the mean of |2p - 1| over the
-    cells with p > CONSIDERED (1: every such cell is 0 or 1; 0: all at a coin flip). On dev val it ranks
-    photos by their IoU with Spearman 0.77 (models/README.md, "Confidence").
+    cells with p > CONSIDERED (1: every such cell is 0 or 1; 0: all at a coin flip). How well it ranks
+    photos by their IoU on dev val is in models/README.md.
     """
     grid = coarse_grid(prob)
     considered = grid[grid > CONSIDERED]
