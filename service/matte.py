@@ -29,7 +29,7 @@ from PIL import Image
 from service.refine import box_mean
 
 # Probabilities at or below ALPHA_LOW become transparent, at or above ALPHA_HIGH opaque, linear between.
-# Chosen on the dev val split by the edge and natural-photo figures (models/README.md, "Edges").
+# Chosen on dev val photos by the edge and natural-photo figures (README, "Edges"; models/README.md).
 ALPHA_LOW = 0.3
 ALPHA_HIGH = 0.7
 FINE_SIDE = 384
@@ -131,7 +131,6 @@ def _pyramid_colours(image: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.n
             fg, bg = _doubled(fg, height, width), _doubled(bg, height, width)
         fg, bg = _blur_fusion(level_image, level_alpha, fg, bg)
     # The finest level, only around the soft edge; everywhere else its colours are the photo's.
-    height, width = a.shape
     soft = (a > 0) & (a < 1)
     rows, cols = np.nonzero(box_mean(soft.astype(np.float32), RADIUS + 1) > 1e-6)
     fine_fg, fine_bg = image.copy(), image.copy()

@@ -109,23 +109,29 @@ def full_resolution_alpha(
     otherwise plain bilinear upsampling. `shape` turns probabilities into alpha (uint8), strip by strip.
     """
     height, width = photo_rgb.shape[:2]
+    if refine:
+        shrink = min(1.0, REFINE_WORK_SIDE / max(height, width))
+        small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
+        small_photo = (
+            photo_rgb if shrink == 1.0 else np.asarray(Image.fromarray(photo_rgb).resize((small_w, small_h), Image.BILINEAR))
+        )
+        radius = max(2, int(round(2 * max(small_h, small_w) / model_size)))
+        a, b = guided_coefficients(grey(small_photo), _small(small_prob, small_w, small_h), radius)
+        upsampler = Upsampler(a.shape, height, width)
+
+        def prob_rows(top: int, bottom: int) -> np.ndarray:
+            guide = grey(photo_rgb[top:bottom])
+            return np.clip(upsampler.strip(a, top, bottom) * guide + upsampler.strip(b, top, bottom), 0.0, 1.0)
+
+    else:
+        small = small_prob.astype(np.float32)
+        upsampler = Upsampler(small.shape, height, width)
+
+        def prob_rows(top: int, bottom: int) -> np.ndarray:
+            return upsampler.strip(small, top, bottom)
+
     alpha = np.empty((height, width), np.uint8)
-    if not refine:
-        upsampler = Upsampler(small_prob.shape, height, width)
-        for top in range(0, height, STRIP_ROWS):
-            bottom = min(height, top + STRIP_ROWS)
-            alpha[top:bottom] = shape(upsampler.strip(small_prob.astype(np.float32), top, bottom))
-        return alpha
-    shrink = min(1.0, REFINE_WORK_SIDE / max(height, width))
-    small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
-    small_photo = (
-        photo_rgb if shrink == 1.0 else np.asarray(Image.fromarray(photo_rgb).resize((small_w, small_h), Image.BILINEAR))
-    )
-    radius = max(2, int(round(2 * max(small_h, small_w) / model_size)))
-    a, b = guided_coefficients(grey(small_photo), _small(small_prob, small_w, small_h), radius)
-    upsampler = Upsampler(a.shape, height, width)
     for top in range(0, height, STRIP_ROWS):
         bottom = min(height, top + STRIP_ROWS)
-        guide = grey(photo_rgb[top:bottom])
-        alpha[top:bottom] = shape(np.clip(upsampler.strip(a, top, bottom) * guide + upsampler.strip(b, top, bottom), 0.0, 1.0))
+        alpha[top:bottom] = shape(prob_rows(top, bottom))
     return alpha
