@@ -77,8 +77,8 @@ def _negative_box(person_free: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
     """A random square of 60-100% of the photo's largest person-free square, inside it."""
     shrink = tf.random.stateless_uniform([], seeds[10], 0.6, 1.0)
     height, width = (person_free[2] - person_free[0]) * shrink, (person_free[3] - person_free[1]) * shrink
-    top = person_free[0] + tf.random.stateless_uniform([], seeds[11]) * (person_free[2] - person_free[0] - height)
-    left = person_free[1] + tf.random.stateless_uniform([], seeds[2]) * (person_free[3] - person_free[1] - width)
+    top = person_free[0] + tf.random.stateless_uniform([], seeds[12]) * (person_free[2] - person_free[0] - height)
+    left = person_free[1] + tf.random.stateless_uniform([], seeds[13]) * (person_free[3] - person_free[1] - width)
     return tf.stack([top, left, top + height, left + width])
 
 
@@ -97,7 +97,7 @@ def augment(
     negative_fraction of the crops come from it: the model must learn that a photo region without a
     person holds nothing to cut out, however much something in it stands out.
     """
-    seeds = tf.random.experimental.stateless_split(seed, 12)
+    seeds = tf.random.experimental.stateless_split(seed, 14)
     box = _scene_box(seeds, zoom_out_fraction)
     if person_free is not None and negative_fraction > 0:
         has_square = person_free[2] > person_free[0]
