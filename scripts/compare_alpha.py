@@ -44,7 +44,7 @@ def main() -> None:
         rgb, small = np.asarray(photo), segmenter.predict_small(photo)
         full = unfit_probability(small, Placement(0, 0, small.shape[1], small.shape[0]), photo.width, photo.height)
         old = np.round(old_refine.refine_probability(rgb, full, size) * 255)
-        new = full_resolution_alpha(rgb, small, size, lambda p: np.round(p * 255).astype(np.uint8), refine=True)
+        new = full_resolution_alpha(photo, small, size, lambda p: np.round(p * 255).astype(np.uint8), refine=True)
         difference = np.abs(old - new.astype(np.float64))
         report[f"{name}MP"] = {
             "max_abs_diff_255": float(difference.max()),

@@ -41,8 +41,8 @@ def main() -> None:
     photo = Image.open(args.photo).convert("RGB")
     rgb, small = np.asarray(photo), segmenter.predict_small(photo)
     size, colour = segmenter.info.input_size, parse_color(args.colour)[:3]
-    old_alpha = full_resolution_alpha(rgb, small, size, lambda p: shape_alpha(p, 0.05, 0.95), refine=True)
-    new_alpha = full_resolution_alpha(rgb, small, size, shape_alpha, refine=True)
+    old_alpha = full_resolution_alpha(photo, small, size, lambda p: shape_alpha(p, 0.05, 0.95), refine=True)
+    new_alpha = full_resolution_alpha(photo, small, size, shape_alpha, refine=True)
     old = on_colour(rgb, old_alpha, colour)
     new = on_colour(estimate_foreground(rgb, new_alpha), new_alpha, colour)
 

@@ -1,6 +1,6 @@
-"""Pure functions from (foreground colour, alpha) to the pictures users download.
+"""Functions from (photo, alpha) to the pictures users download.
 
-The foreground is the photo with its edge pixels' colours estimated (service.matte), or the photo itself.
+The cutout's colours are the photo's, with its edge pixels' colours estimated in place (service.matte).
 """
 
 from __future__ import annotations
@@ -15,9 +15,19 @@ def mask_image(alpha: np.ndarray) -> Image.Image:
     return Image.fromarray(alpha)  # 8-bit single channel ("L")
 
 
-def cutout(foreground: np.ndarray, alpha: np.ndarray) -> Image.Image:
-    """RGBA: the person's colours with the background made transparent."""
-    return Image.fromarray(np.dstack([foreground, alpha]), "RGBA")
+def rgba_pixels(photo: Image.Image, alpha: np.ndarray, strip_rows: int = 256) -> np.ndarray:
+    """H x W x 4 uint8: the photo's colours and the alpha, filled a strip at a time (no full-size photo copy)."""
+    rgba = np.empty((photo.height, photo.width, 4), np.uint8)
+    for top in range(0, photo.height, strip_rows):
+        bottom = min(photo.height, top + strip_rows)
+        rgba[top:bottom, :, :3] = np.asarray(photo.crop((0, top, photo.width, bottom)))
+    rgba[..., 3] = alpha
+    return rgba
+
+
+def cutout(rgba: np.ndarray) -> Image.Image:
+    """RGBA: the person's colours with the background made transparent (sharing the array's memory)."""
+    return Image.fromarray(rgba, "RGBA")
 
 
 def parse_color(value: str) -> tuple[int, int, int, int]:
@@ -27,19 +37,15 @@ def parse_color(value: str) -> tuple[int, int, int, int]:
     return tuple(rgba + [255] * (4 - len(rgba)))  # type: ignore[return-value]
 
 
-def _size(alpha: np.ndarray) -> tuple[int, int]:
-    return alpha.shape[1], alpha.shape[0]
+def on_color(subject: Image.Image, color: tuple[int, int, int, int]) -> Image.Image:
+    """The RGBA cutout over a flat colour."""
+    return Image.alpha_composite(Image.new("RGBA", subject.size, color), subject)
 
 
-def on_color(foreground: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int, int]) -> Image.Image:
-    background = Image.new("RGBA", _size(alpha), color)
-    return Image.alpha_composite(background, cutout(foreground, alpha))
-
-
-def on_image(foreground: np.ndarray, alpha: np.ndarray, background: Image.Image) -> Image.Image:
-    """The subject over another picture, scaled and centre-cropped to cover the photo's size."""
-    cover = ImageOps.fit(background.convert("RGBA"), _size(alpha), Image.LANCZOS)
-    return Image.alpha_composite(cover, cutout(foreground, alpha))
+def on_image(subject: Image.Image, background: Image.Image) -> Image.Image:
+    """The RGBA cutout over another picture, scaled and centre-cropped to cover the photo's size."""
+    cover = ImageOps.fit(background.convert("RGBA"), subject.size, Image.LANCZOS)
+    return Image.alpha_composite(cover, subject)
 
 
 def subject_bbox(alpha: np.ndarray) -> tuple[int, int, int, int] | None:

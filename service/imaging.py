@@ -82,7 +82,7 @@ FORMATS = {"png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp"), "jpeg": 
 
 def encode_image(image: Image.Image, fmt: str) -> bytes:
     if fmt == "png" and image.mode in ("L", "RGB", "RGBA"):
-        return encode_png(np.asarray(image))  # the common case, on every core
+        return encode_png(image)  # the common case: on every core, read in blocks (no full-size copy)
     pil_format, _ = FORMATS[fmt]
     buffer = io.BytesIO()
     if fmt == "webp":

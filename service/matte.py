@@ -34,6 +34,7 @@ ALPHA_LOW = 0.3
 ALPHA_HIGH = 0.7
 FINE_SIDE = 384
 COARSEST_SIDE = 8
+STRIP_ROWS = 256  # full-resolution rows done at a time
 RADIUS = 1  # pixels of each level: a 3x3 blur, wide context comes from the coarser levels
 _TINY = 1e-5
 
@@ -66,12 +67,11 @@ def _sample_bilinear(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np
     return top * (1 - fr) + bottom * fr
 
 
-def _copy(array: np.ndarray, side: int) -> np.ndarray:
+def _copy(image: Image.Image, side: int) -> np.ndarray:
     """A float 0..1 copy of at most `side` pixels per side (box-averaged)."""
-    height, width = array.shape[:2]
+    width, height = image.size
     shrink = min(1.0, side / max(height, width))
     size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
-    image = Image.fromarray(array)
     return np.asarray(image if image.size == size else image.resize(size, Image.BOX), dtype=np.float32) / 255.0
 
 
@@ -142,19 +142,50 @@ def _pyramid_colours(image: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.n
     return out_fg, out_bg
 
 
+class _ColourFields:
+    """The foreground and background colour fields of a photo, fitted on its small copy, sampled at any pixel."""
+
+    def __init__(self, photo: Image.Image, alpha: np.ndarray):
+        self.alpha = alpha
+        self.mean_fg, self.mean_bg = _pyramid_colours(_copy(photo, FINE_SIDE), _copy(Image.fromarray(alpha), FINE_SIDE))
+
+    def foreground(self, rows: np.ndarray, cols: np.ndarray, edge_rgb: np.ndarray) -> np.ndarray:
+        """The person's colour (uint8, N x 3) at the given pixels, whose photo colours are edge_rgb."""
+        on_fine = _centres(*self.alpha.shape, self.mean_fg, rows, cols)
+        edge_alpha = self.alpha[rows, cols].astype(np.float32) / 255.0
+        edge_image = edge_rgb.astype(np.float32) / 255.0
+        mean_fg, mean_bg = _sample_bilinear(self.mean_fg, *on_fine), _sample_bilinear(self.mean_bg, *on_fine)
+        edge_fg, _ = _residual_step(edge_image, edge_alpha, mean_fg, mean_bg)
+        return np.round(edge_fg * 255.0).astype(np.uint8)
+
+
+def _soft_pixels(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.nonzero((alpha > 0) & (alpha < 255))
+
+
+def decontaminate(rgba: np.ndarray, photo: Image.Image) -> None:
+    """In place: the colour of every pixel of `rgba` with 0 < alpha < 255 becomes the person's own colour.
+
+    `rgba` holds the photo's colours and the alpha; `photo` is the same photo (its small copy comes from it).
+    The soft pixels are done a strip of rows at a time, so that a large photo's wide soft band never needs
+    full-size temporaries.
+    """
+    alpha = rgba[..., 3]
+    fields = None
+    for top in range(0, alpha.shape[0], STRIP_ROWS):
+        strip = rgba[top : top + STRIP_ROWS]
+        rows, cols = _soft_pixels(strip[..., 3])
+        if rows.size:
+            if fields is None:  # fitted once, and only when there is a soft edge
+                fields = _ColourFields(photo, alpha)
+            strip[rows, cols, :3] = fields.foreground(rows + top, cols, strip[rows, cols, :3])
+
+
 def estimate_foreground(photo_rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The person's own colour (uint8 RGB) wherever 0 < alpha < 255; the photo's colour everywhere else."""
-    band = (alpha > 0) & (alpha < 255)
-    if not band.any():
+    rows, cols = _soft_pixels(alpha)
+    if not rows.size:
         return photo_rgb
-    height, width = alpha.shape
-    image, a = _copy(photo_rgb, FINE_SIDE), _copy(alpha, FINE_SIDE)
-    mean_fg, mean_bg = _pyramid_colours(image, a)
-    rows, cols = np.nonzero(band)
-    on_fine = _centres(height, width, mean_fg, rows, cols)
-    edge_alpha = alpha[rows, cols].astype(np.float32) / 255.0
-    edge_image = photo_rgb[rows, cols].astype(np.float32) / 255.0
-    edge_fg, _ = _residual_step(edge_image, edge_alpha, _sample_bilinear(mean_fg, *on_fine), _sample_bilinear(mean_bg, *on_fine))
     result = photo_rgb.copy()
-    result[rows, cols] = np.round(edge_fg * 255.0).astype(np.uint8)
+    result[rows, cols] = _ColourFields(Image.fromarray(photo_rgb), alpha).foreground(rows, cols, photo_rgb[rows, cols])
     return result

@@ -4,9 +4,9 @@ The model sees the photo at a few hundred pixels; the guided filter (He et al., 
 upsampled mask follow the photo's real edges (hair, fingers) at full resolution. It runs as the "fast
 guided filter" (He & Sun, 2015): the linear coefficients are fitted on a copy of at most
 REFINE_WORK_SIDE pixels per side. Only the last step, alpha = shape(a * grey + b) with a and b
-bilinearly upsampled, runs at full resolution, in strips of STRIP_ROWS rows straight to uint8: no
-full-size float copy of the photo or of the map is ever made, so a 24 MP photo costs little more
-memory than its own pixels.
+bilinearly upsampled, runs at full resolution, in strips of STRIP_ROWS rows read from the photo and
+written straight to uint8: no full-size copy of the photo, float or not, and none of the map is ever
+made, so a 24 MP photo costs little more memory than its own pixels.
 """
 
 from __future__ import annotations
@@ -100,27 +100,30 @@ def _small(array: np.ndarray, width: int, height: int) -> np.ndarray:
     return resize_map(array, width, height)
 
 
+def photo_rows(photo: Image.Image, top: int, bottom: int) -> np.ndarray:
+    """Rows top..bottom of the photo as a uint8 array: a strip at a time, never the whole photo."""
+    return np.asarray(photo.crop((0, top, photo.width, bottom)))
+
+
 def full_resolution_alpha(
-    photo_rgb: np.ndarray, small_prob: np.ndarray, model_size: int, shape: Callable[[np.ndarray], np.ndarray], refine: bool
+    photo: Image.Image, small_prob: np.ndarray, model_size: int, shape: Callable[[np.ndarray], np.ndarray], refine: bool
 ) -> np.ndarray:
-    """uint8 alpha at the photo's size from the model's map of the photo (any small size).
+    """uint8 alpha at the photo's size (an RGB image) from the model's map of the photo (any small size).
 
     refine: fit the guided filter's coefficients on a small copy and apply them at full resolution;
     otherwise plain bilinear upsampling. `shape` turns probabilities into alpha (uint8), strip by strip.
     """
-    height, width = photo_rgb.shape[:2]
+    width, height = photo.size
     if refine:
         shrink = min(1.0, REFINE_WORK_SIDE / max(height, width))
         small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
-        small_photo = (
-            photo_rgb if shrink == 1.0 else np.asarray(Image.fromarray(photo_rgb).resize((small_w, small_h), Image.BILINEAR))
-        )
+        small_photo = np.asarray(photo if shrink == 1.0 else photo.resize((small_w, small_h), Image.BILINEAR))
         radius = max(2, int(round(2 * max(small_h, small_w) / model_size)))
         a, b = guided_coefficients(grey(small_photo), _small(small_prob, small_w, small_h), radius)
         upsampler = Upsampler(a.shape, height, width)
 
         def prob_rows(top: int, bottom: int) -> np.ndarray:
-            guide = grey(photo_rgb[top:bottom])
+            guide = grey(photo_rows(photo, top, bottom))
             return np.clip(upsampler.strip(a, top, bottom) * guide + upsampler.strip(b, top, bottom), 0.0, 1.0)
 
     else:

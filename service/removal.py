@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from service import compose, subject
 from service.imaging import resize_to_max
-from service.matte import estimate_foreground, shape_alpha
+from service.matte import decontaminate, shape_alpha
 from service.refine import full_resolution_alpha
 from service.segmenter import Segmenter
 from service.zoom import zoomed_map
@@ -64,7 +64,6 @@ class Segmentation:
     alpha: np.ndarray  # uint8, the photo's size
     person_found: bool
     confidence: float
-    rgb: np.ndarray | None = None  # the photo's pixels, when already at hand (saves a full-size copy)
 
 
 @dataclass
@@ -92,7 +91,7 @@ def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> S
     if not assessment.person_found:
         if options.on_empty == "error":
             raise NoPersonFound("No person was found in the image.")
-        return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence, np.asarray(photo))
+        return Segmentation(np.zeros((photo.height, photo.width), np.uint8), False, assessment.confidence)
     keep = subject.main_subject(small) if options.subject == "main" else None
     if keep is not None:
         small = np.where(keep, small, 0.0).astype(np.float32)
@@ -101,9 +100,8 @@ def segment(segmenter: Segmenter, photo: Image.Image, options: MaskOptions) -> S
         if keep is not None:  # the closer look sees the others again
             keep = np.asarray(Image.fromarray(keep.astype(np.uint8) * 255).resize(small.shape[::-1], Image.BILINEAR)) > 0
             small = np.where(keep, small, 0.0).astype(np.float32)
-    rgb = np.asarray(photo)
-    alpha = full_resolution_alpha(rgb, small, segmenter.info.input_size, alpha_curve(options.threshold), options.refine)
-    return Segmentation(alpha, True, assessment.confidence, rgb)
+    alpha = full_resolution_alpha(photo, small, segmenter.info.input_size, alpha_curve(options.threshold), options.refine)
+    return Segmentation(alpha, True, assessment.confidence)
 
 
 def _scaled_bbox(bbox, scale_x: float, scale_y: float):
@@ -127,15 +125,15 @@ def render_cutout(
     if options.format == "jpeg" and options.bg_color is None and background is None:
         raise OptionError("format=jpeg cannot store transparency: also give bg_color or bg_image")
     alpha = segmentation.alpha
-    foreground = segmentation.rgb if segmentation.rgb is not None else np.asarray(photo)
+    # One full-size RGBA array, made once: the edge colours are estimated in it, and the picture shares it.
+    rgba = compose.rgba_pixels(photo, alpha)
     if options.decontaminate:
-        foreground = estimate_foreground(foreground, alpha)
+        decontaminate(rgba, photo)
+    picture = compose.cutout(rgba)
     if background is not None:
-        picture = compose.on_image(foreground, alpha, background)
+        picture = compose.on_image(picture, background)
     elif options.bg_color:
-        picture = compose.on_color(foreground, alpha, compose.parse_color(options.bg_color))
-    else:
-        picture = compose.cutout(foreground, alpha)
+        picture = compose.on_color(picture, compose.parse_color(options.bg_color))
     bbox = compose.subject_bbox(alpha)
     if options.crop and bbox is not None:
         crop_box = compose.expand_box(bbox, options.crop_margin, photo.width, photo.height)

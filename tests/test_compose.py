@@ -40,13 +40,14 @@ def test_soft_and_hard_alpha(scene):
 def test_cutout_on_color_and_image(scene):
     photo, prob = scene
     alpha = alpha_curve(0.5)(prob)
-    photo = np.asarray(photo)
-    rgba = compose.cutout(photo, alpha)
+    pixels = compose.rgba_pixels(photo, alpha, strip_rows=7)  # strips that do not divide the height
+    assert np.array_equal(pixels[..., :3], np.asarray(photo)) and np.array_equal(pixels[..., 3], alpha)
+    rgba = compose.cutout(pixels)
     assert rgba.mode == "RGBA" and rgba.getpixel((10, 15)) == (0, 0, 255, 255) and rgba.getpixel((0, 0))[3] == 0
-    on_red = compose.on_color(photo, alpha, compose.parse_color("#ff0000"))
+    on_red = compose.on_color(rgba, compose.parse_color("#ff0000"))
     assert on_red.getpixel((0, 0)) == (255, 0, 0, 255) and on_red.getpixel((10, 15)) == (0, 0, 255, 255)
     background = Image.new("RGB", (400, 100), (0, 255, 0))
-    on_green = compose.on_image(photo, alpha, background)
+    on_green = compose.on_image(rgba, background)
     assert on_green.size == (40, 30) and on_green.getpixel((0, 0)) == (0, 255, 0, 255)
 
 
@@ -120,8 +121,8 @@ def test_refinement_of_a_large_photo_runs_at_a_capped_size():
     photo[:, width // 2 :] = 255
     # A blurry edge 8 model pixels wide (64 photo pixels), as a 320-px model upsampled 8x would give.
     small = np.clip((np.arange(width // 8) - width / 16 + 4) / 8, 0, 1)[None, :].repeat(height // 8, 0).astype(np.float32)
-    plain = full_resolution_alpha(photo, small, 320, as_float_alpha, refine=False)
-    refined = full_resolution_alpha(photo, small, 320, as_float_alpha, refine=True)
+    plain = full_resolution_alpha(Image.fromarray(photo), small, 320, as_float_alpha, refine=False)
+    refined = full_resolution_alpha(Image.fromarray(photo), small, 320, as_float_alpha, refine=True)
     assert refined.shape == (height, width) and refined.dtype == np.uint8
     inside, outside = width // 2 + 8, width // 2 - 8
     assert refined[:, inside].mean() > plain[:, inside].mean() + 12  # pulled towards the photo's edge
@@ -132,7 +133,7 @@ def test_strips_upsample_like_pillow():
     from service.refine import full_resolution_alpha
 
     small = np.random.default_rng(1).random((30, 40)).astype(np.float32)
-    photo = np.zeros((700, 900, 3), np.uint8)
+    photo = Image.new("RGB", (900, 700))
     ours = full_resolution_alpha(photo, small, 32, as_float_alpha, refine=False)
     pillow = np.asarray(Image.fromarray(small).resize((900, 700), Image.BILINEAR))
     assert np.abs(ours.astype(int) - as_float_alpha(pillow).astype(int)).max() <= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -78,13 +79,40 @@ def test_fit_and_unfit_round_trip(mode):
         assert placement.height == 16 and fitted[0, 0].tolist() == [124, 116, 104]
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (5, 7, 3), (300, 200, 4), (1500, 1100, 4), (1200, 900)])
-def test_png_encoder_round_trips_exactly(shape):
-    from service.png import encode_png
+def _idat_stream(png: bytes) -> bytes:
+    """The zlib stream of a PNG file's IDAT chunks."""
+    stream, offset = b"", 8
+    while offset < len(png):
+        length = int.from_bytes(png[offset : offset + 4], "big")
+        if png[offset + 4 : offset + 8] == b"IDAT":
+            stream += png[offset + 8 : offset + 8 + length]
+        offset += 12 + length
+    return stream
 
+
+@pytest.mark.parametrize("as_image", [False, True], ids=["array", "pil"])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 7, 3), (300, 200, 4), (1500, 1100, 4), (1200, 900), (97, 31, 4)])
+def test_png_encoder_round_trips_exactly(shape, as_image, monkeypatch):
+    from service import png
+
+    if shape == (97, 31, 4):
+        monkeypatch.setattr(png, "BLOCK_BYTES", 500)  # blocks of 4 rows: many blocks, a short last one
+        monkeypatch.setattr(png, "deflate_lib", zlib)  # and the standard library's deflate (no isal wheel)
     pixels = np.random.default_rng(len(shape)).integers(0, 256, size=shape, dtype=np.uint8)
     pixels[: shape[0] // 2] //= 16  # some smooth content too, so the filter and the blocks matter
-    decoded = Image.open(io.BytesIO(encode_png(pixels)))
-    decoded.load()  # a bad checksum or stream raises here
+    encoded = png.encode_png(Image.fromarray(pixels) if as_image else pixels)
+    zlib.decompress(_idat_stream(encoded))  # raises on a bad stream or a wrong Adler-32
+    decoded = Image.open(io.BytesIO(encoded))
+    decoded.load()  # a bad CRC raises here
     assert np.array_equal(np.asarray(decoded), pixels)
     assert decoded.mode == ("L" if len(shape) == 2 else {3: "RGB", 4: "RGBA"}[shape[2]])
+
+
+def test_adler32_of_two_strings_is_combined_from_theirs():
+    from service.png import adler32_combine
+
+    rng = np.random.default_rng(3)
+    for first_length, second_length in [(0, 5), (7, 0), (1, 70_000), (200_000, 65_521), (65_522, 131_042)]:
+        first, second = rng.bytes(first_length), rng.bytes(second_length)
+        combined = adler32_combine(zlib.adler32(first), zlib.adler32(second), len(second))
+        assert combined == zlib.adler32(first + second)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from service.matte import ALPHA_HIGH, ALPHA_LOW, estimate_foreground, shape_alpha
+from service.compose import rgba_pixels
+from service.matte import ALPHA_HIGH, ALPHA_LOW, decontaminate, estimate_foreground, shape_alpha
 
 
 def composite_scene(width=300, height=200, background=(0, 255, 0)):
@@ -38,6 +40,14 @@ def test_foreground_keeps_solid_and_clear_pixels_as_they_are():
     assert np.array_equal(estimated[solid_or_clear], photo[solid_or_clear])
     hard = np.where(alpha >= 128, 255, 0).astype(np.uint8)
     assert estimate_foreground(photo, hard) is photo  # nothing semi-transparent: nothing to estimate
+
+
+def test_the_cutout_gets_the_same_colours_in_place():
+    photo, alpha, _ = composite_scene(background=(255, 0, 255))
+    rgba = rgba_pixels(Image.fromarray(photo), alpha)
+    decontaminate(rgba, Image.fromarray(photo))
+    assert np.array_equal(rgba[..., :3], estimate_foreground(photo, alpha))
+    assert np.array_equal(rgba[..., 3], alpha)
 
 
 def test_foreground_of_a_large_photo_is_fitted_on_a_small_copy_and_still_right():

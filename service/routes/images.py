@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from service.dependencies import CutoutQuery, MaskQuery, ServiceState, State, require_api_key, run_admitted, timed
 from service.errors import ApiError, openapi_responses
 from service.imaging import FORMATS, decode_image, encode_image, image_pixels
-from service.removal import NoPersonFound, OptionError, Result, render_cutout, render_mask, segment
+from service.removal import CutoutOptions, NoPersonFound, OptionError, Result, render_cutout, render_mask, segment
 from service.uploads import read_image_bytes
 
 IMAGE_ROUTES = ("/remove-background", "/mask")
@@ -46,6 +46,15 @@ def _user_errors(step):
         raise ApiError("no_person" if isinstance(exc, NoPersonFound) else "invalid_option", str(exc)) from None
 
 
+def _cutout(state: ServiceState, data: bytes, background_data: bytes | None, options: CutoutOptions) -> Result:
+    """decode -> segment -> render. Its own function so that the photo and its alpha are let go before the
+    (large) encoded file is made: the result's picture is all that encoding needs."""
+    photo = decode_image(data, state.settings.max_pixels)
+    background = decode_image(background_data, state.settings.max_pixels) if background_data else None
+    segmentation = _user_errors(lambda: timed(state, lambda: segment(state.segmenter, photo, options)))
+    return _user_errors(lambda: render_cutout(photo, segmentation, options, background))
+
+
 @router.post("/remove-background", responses={**PICTURE, **ERRORS}, response_class=Response, summary="Cut the person out")
 async def remove_background(
     request: Request,
@@ -60,10 +69,7 @@ async def remove_background(
     background_data = await bg_image.read() if bg_image is not None else None
 
     def work():
-        photo = decode_image(data, state.settings.max_pixels)
-        background = decode_image(background_data, state.settings.max_pixels) if background_data else None
-        segmentation = _user_errors(lambda: timed(state, lambda: segment(state.segmenter, photo, options)))
-        result = _user_errors(lambda: render_cutout(photo, segmentation, options, background))
+        result = _cutout(state, data, background_data, options)
         return result, encode_image(result.image, options.format)
 
     result, payload = await run_admitted(state, work, image_pixels(data) + image_pixels(background_data))
