@@ -147,15 +147,15 @@ class _ColourFields:
 
     def __init__(self, photo: Image.Image, alpha: np.ndarray):
         self.alpha = alpha
-        self.mean_fg, self.mean_bg = _pyramid_colours(_copy(photo, FINE_SIDE), _copy(Image.fromarray(alpha), FINE_SIDE))
+        mean_fg, mean_bg = _pyramid_colours(_copy(photo, FINE_SIDE), _copy(Image.fromarray(alpha), FINE_SIDE))
+        self.fields = np.concatenate([mean_fg, mean_bg], axis=2)  # sampled together: one set of positions
 
     def foreground(self, rows: np.ndarray, cols: np.ndarray, edge_rgb: np.ndarray) -> np.ndarray:
         """The person's colour (uint8, N x 3) at the given pixels, whose photo colours are edge_rgb."""
-        on_fine = _centres(*self.alpha.shape, self.mean_fg, rows, cols)
+        sampled = _sample_bilinear(self.fields, *_centres(*self.alpha.shape, self.fields, rows, cols))
         edge_alpha = self.alpha[rows, cols].astype(np.float32) / 255.0
         edge_image = edge_rgb.astype(np.float32) / 255.0
-        mean_fg, mean_bg = _sample_bilinear(self.mean_fg, *on_fine), _sample_bilinear(self.mean_bg, *on_fine)
-        edge_fg, _ = _residual_step(edge_image, edge_alpha, mean_fg, mean_bg)
+        edge_fg, _ = _residual_step(edge_image, edge_alpha, sampled[:, :3], sampled[:, 3:])
         return np.round(edge_fg * 255.0).astype(np.uint8)
 
 
