@@ -22,8 +22,8 @@ from service.errors import api_error_response, retry_later
 T = TypeVar("T")
 
 # Peak memory growth of the server per pixel of one photo in work, default options, with a margin:
-# `python -m scripts.benchmark_large` measured 56 at 12 MP and 42 at 24 MP (README, "Large photos and memory").
-BYTES_PER_PIXEL = 60
+# `python -m scripts.benchmark_large` measured 25 at 12 MP and 22 at 24 MP (README, "Large photos and memory").
+BYTES_PER_PIXEL = 32
 
 
 class Overloaded(Exception):
