@@ -22,11 +22,9 @@ from PIL import Image
 
 try:
     from isal import isal_zlib as deflate_lib
-
-    LEVEL = 1
-except ImportError:  # a platform without isal wheels: the standard library, at its fastest level
+except ImportError:  # a platform without isal wheels: the standard library
     deflate_lib = zlib
-    LEVEL = 1
+LEVEL = 1  # the fastest level of either (ISA-L's 0 is larger for little gain)
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {"L": 0, "RGB": 2, "RGBA": 6}
