@@ -22,7 +22,7 @@ from service.errors import api_error_response, retry_later
 T = TypeVar("T")
 
 # Peak memory growth of the server per pixel of one photo in work, default options, with a margin:
-# `python -m scripts.benchmark_large` measured 25 at 12 MP and 22 at 24 MP (README, "Large photos and memory").
+# `python -m scripts.benchmark_large` measured 25 at 12 MP and 19 at 24 MP (README, "Large photos and memory").
 BYTES_PER_PIXEL = 32
 
 

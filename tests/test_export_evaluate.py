@@ -143,3 +143,24 @@ def test_scale_averaging_export_is_the_mean_of_both_scales(tiny_run, tmp_path):
     expected = (run(tmp_path / "full.onnx", image) + small_back) / 2
     np.testing.assert_allclose(run(averaged, image), expected, atol=1e-4)
     assert Segmenter(averaged, provider="cpu").info.metadata["cutout.tta"] == f"scale-average {TINY_SIZE}+{small}"
+
+
+def test_average_makes_a_run_whose_weights_are_the_mean(tiny_run, tmp_path):
+    from training.cli import main
+    from training.export import average_weights
+
+    model, _ = load_trained_model(tiny_run, TINY_SIZE)
+    original = model.get_weights()
+    model.set_weights([w + 1.0 for w in original])
+    shifted = tmp_path / "shifted.weights.h5"
+    model.save_weights(shifted)
+
+    assert main(["average", str(tiny_run), str(shifted), "--config-from", str(tiny_run), "--out", str(tmp_path / "soup")]) == 0
+    soup, config = load_trained_model(tmp_path / "soup", TINY_SIZE)
+    assert config.size == TINY_SIZE
+    for averaged, start in zip(soup.get_weights(), original, strict=True):
+        assert np.allclose(averaged, start + 0.5, atol=1e-5)
+    with pytest.raises(ExportError, match="one share per source"):
+        average_weights(tiny_run, [tiny_run, shifted], tmp_path / "bad", shares=[0.7, 0.7])
+    with pytest.raises(ExportError, match="named"):
+        average_weights(tiny_run, [tiny_run, tmp_path / "shifted.h5"], tmp_path / "bad")

@@ -154,6 +154,21 @@ def _run_weights(args, parser) -> int:
     return 0
 
 
+def _add_average_parser(sub) -> None:
+    p = sub.add_parser("average", help="average the weights of runs or release files into a new run (a model soup)")
+    p.add_argument("sources", nargs="+", help="run directories (their best weights) or .weights.h5 files")
+    p.add_argument("--config-from", required=True, help="run directory whose config the new run takes")
+    p.add_argument("--shares", type=float, nargs="+", help="weight of each source, summing to 1 (default: equal)")
+    p.add_argument("--out", required=True, help="new run directory, for `export` and `weights`")
+
+
+def _run_average(args, parser) -> int:
+    from training.export import average_weights
+
+    print(json.dumps(average_weights(args.config_from, args.sources, args.out, args.shares), indent=2))
+    return 0
+
+
 def _add_card_parser(sub) -> None:
     p = sub.add_parser("card", help="stamp a model with its evaluation and write models/<name>.json")
     p.add_argument("model", type=Path)
@@ -175,6 +190,7 @@ COMMANDS = {
     "evaluate": (_add_evaluate_parser, _run_evaluate),
     "benchmark": (_add_benchmark_parser, _run_benchmark),
     "weights": (_add_weights_parser, _run_weights),
+    "average": (_add_average_parser, _run_average),
     "card": (_add_card_parser, _run_card),
 }
 
@@ -193,7 +209,7 @@ def _user_errors(command: str) -> tuple[type[Exception], ...]:
     from training.dataset import DatasetError
 
     errors: tuple[type[Exception], ...] = (DatasetError, FileNotFoundError, FileExistsError)
-    if command == "export":
+    if command in ("export", "average"):
         from training.export import ExportError
 
         errors += (ExportError,)

@@ -20,7 +20,7 @@ from service import __version__
 from service.fitting import PAD_RGB, fit_image
 from training import dataset
 from training.card import set_metadata
-from training.fit import FitConfig
+from training.fit import FitConfig, initial_weights_path
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -323,3 +323,31 @@ def write_release_weights(run_dir: str | Path, out: str | Path) -> dict:
                 target.attrs[key] = value
             source.visititems(copy)
     return {"out": str(out), "bytes": out.stat().st_size, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+
+
+def average_weights(base_run: str | Path, sources: list, out_run: str | Path, shares: list[float] | None = None) -> dict:
+    """A new run directory whose best weights are the weighted mean of `sources` (a "model soup",
+    Wortsman et al. 2022): runs' best weights or release files of the same architecture, e.g. a fine-tuned
+    run and the release it started from. Its config is `base_run`'s, so `export` and `weights` read it as any run.
+    """
+    base_run, out_run = Path(base_run), Path(out_run)
+    shares = shares or [1.0 / len(sources)] * len(sources)
+    if len(shares) != len(sources) or abs(sum(shares) - 1.0) > 1e-6:
+        raise ExportError(f"give one share per source, summing to 1 (got {shares} for {len(sources)} sources)")
+    if out_run.exists():
+        raise FileExistsError(f"{out_run} already exists")
+    paths = [initial_weights_path(str(source)) for source in sources]
+    misnamed = [str(path) for path in paths if not path.name.endswith(".weights.h5")]
+    if misnamed:  # Keras picks the file format by the name: another .h5 name reads as an empty legacy file
+        raise ExportError(f"weights files must be named *.weights.h5: {', '.join(misnamed)}")
+    model, config = load_trained_model(base_run, FitConfig.load(base_run).size)
+    mean = None
+    for path, share in zip(paths, shares, strict=True):
+        model.load_weights(path)
+        weighted = [share * w.astype(np.float64) for w in model.get_weights()]
+        mean = weighted if mean is None else [m + w for m, w in zip(mean, weighted, strict=True)]
+    model.set_weights([m.astype(w.dtype) for m, w in zip(mean, model.get_weights(), strict=True)])
+    out_run.mkdir(parents=True)
+    config.save(out_run)
+    model.save_weights(out_run / "best.weights.h5")
+    return {"out": str(out_run), "sources": [str(p) for p in paths], "shares": shares}
