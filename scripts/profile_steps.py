@@ -1,0 +1,93 @@
+"""Time and memory of each step of a cutout, in-process, for 0.7 / 3 / 12 / 24 MP mosaics of real photos.
+
+    python -m scripts.profile_steps [--sizes 0.7 3 12 24] [--checkout DIR]
+
+Steps: decode (upload bytes -> RGB image), segment (model + full-resolution alpha), render (RGBA with
+edge colours), encode (PNG). Per step: best-of-2 milliseconds, and the process's peak RSS growth over its
+memory before the request (Linux VmHWM, reset before each step). `--checkout` runs another checkout's code
+(e.g. the one before a change) in a subprocess, for a before/after table from one session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {"0.7": (1024, 683), "3": (2000, 1500), "12": (4032, 3024), "24": (6048, 4032)}
+
+
+def _rss_mb() -> tuple[float, float]:
+    status = Path("/proc/self/status").read_text()
+    field = lambda key: int(status.split(key + ":")[1].split()[0]) / 1024  # noqa: E731
+    return field("VmRSS"), field("VmHWM")
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def profile(sizes: list[str]) -> dict:
+    from scripts.loadgen import photo_mosaic
+    from service import removal
+    from service.imaging import decode_image, encode_image
+    from service.segmenter import open_segmenter_from
+    from service.settings import Settings
+
+    segmenter = open_segmenter_from(Settings())
+    options = removal.CutoutOptions()
+    report = {}
+    for size in sizes:
+        width, height = SIZES[size]
+        body = photo_mosaic(width, height)
+        timings: dict[str, list[float]] = {}
+        peaks: dict[str, float] = {}
+        for _ in range(2):
+            base = _rss_mb()[0]
+            values: dict = {"body": body}
+            steps = {
+                "decode": lambda v: decode_image(v["body"], 10**9),
+                "segment": lambda v: removal.segment(segmenter, v["decode"], options),
+                "render": lambda v: removal.render_cutout(v["decode"], v["segment"], options).image,
+                "encode": lambda v: encode_image(v["render"], "png"),
+            }
+            for name, step in steps.items():
+                _reset_peak()
+                started = time.perf_counter()
+                values[name] = step(values)
+                timings.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+                peaks[name] = max(peaks.get(name, 0.0), _rss_mb()[1] - base)
+                if name == "render":  # as the service does: the photo and its alpha go before encoding
+                    del values["decode"], values["segment"]
+            del values
+        report[f"{size}MP"] = {
+            name: {"ms": round(min(times), 1), "peak_growth_mb": round(peaks[name], 1)} for name, times in timings.items()
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES), help="megapixels")
+    parser.add_argument("--checkout", type=Path, help="profile this checkout's code instead (a subprocess)")
+    args = parser.parse_args()
+    if args.checkout:
+        # The other checkout's packages (service, scripts.loadgen), this file's profile().
+        code = (
+            f"import sys, json, importlib.util; sys.path.insert(0, {str(args.checkout)!r}); "
+            f"spec = importlib.util.spec_from_file_location('profile_steps', {__file__!r}); "
+            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+            f"print(json.dumps(module.profile({args.sizes!r})))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], cwd=args.checkout, check=True, capture_output=True, text=True)
+        print(json.dumps({"checkout": str(args.checkout), **json.loads(out.stdout.strip().splitlines()[-1])}, indent=2))
+    else:
+        print(json.dumps({"checkout": str(ROOT), **profile(args.sizes)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
