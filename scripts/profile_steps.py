@@ -4,8 +4,8 @@
 
 Steps: decode (upload bytes -> RGB image), segment (model + full-resolution alpha), render (RGBA with
 edge colours), encode (PNG). Per step: best-of-2 milliseconds, and the process's peak RSS growth over its
-memory before the request (Linux VmHWM, reset before each step). `--checkout` runs another checkout's code
-(e.g. the one before a change) in a subprocess, for a before/after table from one session.
+memory before the request (Linux VmHWM, reset before each step). Each size runs in a fresh process.
+`--checkout` runs another checkout's code (e.g. the one before a change), for a before/after table from one session.
 """
 
 from __future__ import annotations
@@ -70,23 +70,28 @@ def profile(sizes: list[str]) -> dict:
     return report
 
 
+def _profile_in_fresh_process(size: str, checkout: Path | None) -> dict:
+    """One size in a new process, so memory freed by an earlier photo cannot hide the next one's growth.
+    With a checkout: its packages (service, scripts.loadgen), this file's profile()."""
+    code = (
+        f"import sys, json, importlib.util; sys.path.insert(0, {str(checkout or ROOT)!r}); "
+        f"spec = importlib.util.spec_from_file_location('profile_steps', {__file__!r}); "
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+        f"print(json.dumps(module.profile([{size!r}])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=checkout or ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES), help="megapixels")
-    parser.add_argument("--checkout", type=Path, help="profile this checkout's code instead (a subprocess)")
+    parser.add_argument("--checkout", type=Path, help="profile this checkout's code instead")
     args = parser.parse_args()
-    if args.checkout:
-        # The other checkout's packages (service, scripts.loadgen), this file's profile().
-        code = (
-            f"import sys, json, importlib.util; sys.path.insert(0, {str(args.checkout)!r}); "
-            f"spec = importlib.util.spec_from_file_location('profile_steps', {__file__!r}); "
-            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-            f"print(json.dumps(module.profile({args.sizes!r})))"
-        )
-        out = subprocess.run([sys.executable, "-c", code], cwd=args.checkout, check=True, capture_output=True, text=True)
-        print(json.dumps({"checkout": str(args.checkout), **json.loads(out.stdout.strip().splitlines()[-1])}, indent=2))
-    else:
-        print(json.dumps({"checkout": str(ROOT), **profile(args.sizes)}, indent=2))
+    report = {"checkout": str(args.checkout or ROOT)}
+    for size in args.sizes:
+        report |= _profile_in_fresh_process(size, args.checkout)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
