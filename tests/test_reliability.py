@@ -135,7 +135,7 @@ def test_a_burst_of_large_photos_stays_within_the_memory_budget():
     env |= {"CUTOUT_MAX_UPLOAD_MB": "40", "CUTOUT_REQUEST_TIMEOUT_S": "120"}
     with running_server(env) as (url, process):
         idle_mb = rss_mb(process.pid)[0]
-        big = photo_mosaic(3000, 2000)  # 6 MP: 184 MB of budget each, so two at a time fit
+        big = photo_mosaic(3000, 2000)  # 6 MP: 183 MB of budget each, so two at a time fit
         result = asyncio.run(load(url, "/remove-background", [big], clients=6, max_requests=6))
         assert set(result.statuses) <= {200, 503} and result.errors == 0 and result.statuses.get(200, 0) >= 4
         peak_mb = rss_mb(process.pid)[1]
