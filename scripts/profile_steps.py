@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,18 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"0.7": (1024, 683), "3": (2000, 1500), "12": (4032, 3024), "24": (6048, 4032)}
 
 
-def _rss_mb() -> tuple[float, float]:
-    status = Path("/proc/self/status").read_text()
-    field = lambda key: int(status.split(key + ":")[1].split()[0]) / 1024  # noqa: E731
-    return field("VmRSS"), field("VmHWM")
-
-
 def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
 def profile(sizes: list[str]) -> dict:
-    from scripts.loadgen import photo_mosaic
+    from scripts.loadgen import photo_mosaic, rss_mb
     from service import removal
     from service.imaging import decode_image, encode_image
     from service.segmenter import open_segmenter_from
@@ -47,7 +42,7 @@ def profile(sizes: list[str]) -> dict:
         timings: dict[str, list[float]] = {}
         peaks: dict[str, float] = {}
         for _ in range(2):
-            base = _rss_mb()[0]
+            base = rss_mb(os.getpid())[0]
             values: dict = {"body": body}
             steps = {
                 "decode": lambda v: decode_image(v["body"], 10**9),
@@ -60,7 +55,7 @@ def profile(sizes: list[str]) -> dict:
                 started = time.perf_counter()
                 values[name] = step(values)
                 timings.setdefault(name, []).append((time.perf_counter() - started) * 1000)
-                peaks[name] = max(peaks.get(name, 0.0), _rss_mb()[1] - base)
+                peaks[name] = max(peaks.get(name, 0.0), rss_mb(os.getpid())[1] - base)
                 if name == "render":  # as the service does: the photo and its alpha go before encoding
                     del values["decode"], values["segment"]
             del values

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
+from service.refine import STRIP_ROWS
+
 SUBJECT_THRESHOLD = 0.5  # alpha above this counts as the subject for bounding boxes
 
 
@@ -15,7 +17,7 @@ def mask_image(alpha: np.ndarray) -> Image.Image:
     return Image.fromarray(alpha)  # 8-bit single channel ("L")
 
 
-def rgba_pixels(photo: Image.Image, alpha: np.ndarray, strip_rows: int = 256) -> np.ndarray:
+def rgba_pixels(photo: Image.Image, alpha: np.ndarray, strip_rows: int = STRIP_ROWS) -> np.ndarray:
     """H x W x 4 uint8: the photo's colours and the alpha, made a strip at a time (no full-size photo copy).
 
     Pillow interleaves the alpha into each strip: three times faster than numpy's strided channel writes."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from service.refine import box_mean
+from service.refine import STRIP_ROWS, box_mean
 
 # Probabilities at or below ALPHA_LOW become transparent, at or above ALPHA_HIGH opaque, linear between.
 # Chosen on dev val photos by the edge and natural-photo figures (README, "Edges"; models/README.md).
@@ -34,7 +34,6 @@ ALPHA_LOW = 0.3
 ALPHA_HIGH = 0.7
 FINE_SIDE = 384
 COARSEST_SIDE = 8
-STRIP_ROWS = 256  # full-resolution rows done at a time
 RADIUS = 1  # pixels of each level: a 3x3 blur, wide context comes from the coarser levels
 _TINY = 1e-5
 

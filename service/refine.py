@@ -19,7 +19,7 @@ from PIL import Image
 # Twice the model's input size is ample: the model's output carries no finer detail than that.
 REFINE_WORK_SIDE = 640
 EPS = 1e-3
-STRIP_ROWS = 256
+STRIP_ROWS = 256  # full-resolution rows done at a time (alpha, RGBA, edge colours)
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
 
 

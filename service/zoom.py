@@ -12,6 +12,7 @@ from PIL import Image
 
 from service.refine import resize_map
 from service.segmenter import Segmenter
+from service.subject import PERSON
 
 # Zoom when the subject's box covers less than this share of the photo.
 ZOOM_BELOW_SHARE = 0.15
@@ -19,7 +20,6 @@ ZOOM_BELOW_SHARE = 0.15
 MARGIN = 0.3
 MIN_MARGIN = 0.05
 MAX_MERGED_SIDE = 2048
-PERSON = 0.5
 
 
 def subject_box(small: np.ndarray) -> tuple[float, float, float, float] | None:
