@@ -18,9 +18,11 @@ GRID_SIDE = 96
 PERSON = 0.5
 # Cells below this probability are plain background and say nothing about how sure the mask is.
 CONSIDERED = 0.1
-# No person found: the person area of the whole photo is below this share of its pixels. Chosen on the
-# dev val split (models/README.md): no val photo's person is that small, most false blobs are.
-MIN_PERSON_SHARE = 0.004
+# No person found: the person area of the whole photo is below this share of its pixels: a speck, not
+# a person. Kept low so that distant people are not dropped (the smallest dev val person covers 0.13% of
+# its photo); specks between this and a few tenths of a percent are too small to be seen as false blobs
+# (python -m scripts.no_person_threshold, models/README.md).
+MIN_PERSON_SHARE = 0.0005
 # A region within this share of the main person's height from it, and mostly within the main person's
 # columns, is a part of the main person cut off by something in front (a bag strap, an arm across the
 # body); a region beside the main person is another person.

@@ -41,8 +41,13 @@ def test_main_subject_keeps_a_part_cut_off_by_an_object():
 
 def test_no_person_when_nothing_or_a_speck_is_found():
     assert not subject.assess(np.zeros((200, 300), np.float32)).person_found
-    assert not subject.assess(blob(np.zeros((200, 300), np.float32), 50, 50, 5, 5)).person_found
+    assert not subject.assess(blob(np.zeros((200, 300), np.float32), 50, 50, 3, 3)).person_found
     assert subject.assess(blob(np.zeros((200, 300), np.float32), 50, 50, 100, 60)).person_found
+
+
+def test_a_distant_person_is_still_a_person():
+    # 12 x 8 of 200 x 300 pixels (0.16% of the photo): the size of the smallest dev val person
+    assert subject.assess(blob(np.zeros((200, 300), np.float32), 50, 50, 12, 8)).person_found
 
 
 def test_confidence_drops_when_the_model_is_undecided():

@@ -1,4 +1,4 @@
-"""`python -m training fit|export|evaluate|benchmark|weights|card`: the trainer's command line."""
+"""`python -m training fit|export|evaluate|benchmark|weights|average|pack|import-weights|card`: the trainer's command line."""
 
 from __future__ import annotations
 
@@ -169,6 +169,36 @@ def _run_average(args, parser) -> int:
     return 0
 
 
+def _add_pack_parser(sub) -> None:
+    p = sub.add_parser("pack", help="the training set in one small .npz for `python -m training.portable` (GPU machines)")
+    p.add_argument("--data", required=True, help="dataset root (Kaggle layout or images/ + masks/)")
+    p.add_argument("--out", required=True, help="e.g. gpu/train.npz (git-ignored)")
+    p.add_argument("--side", type=int, default=320, help="photos are stretched to side x side (default: 320)")
+    p.add_argument("--quality", type=int, default=70, help="JPEG quality (default: 70)")
+    p.add_argument("--max-mb", type=float, default=40.0, help="size limit: a random share of the photos if all do not fit")
+
+
+def _run_pack(args, parser) -> int:
+    from training.portable import pack
+
+    print(json.dumps(pack(args.data, args.out, args.side, args.quality, args.max_mb), indent=2))
+    return 0
+
+
+def _add_import_weights_parser(sub) -> None:
+    p = sub.add_parser("import-weights", help="a new run from the weight chunks a portable (GPU) run wrote")
+    p.add_argument("chunks", help="the folder `python -m training.portable --out` wrote")
+    p.add_argument("--config-from", required=True, help="run directory whose config the new run takes")
+    p.add_argument("--out", required=True, help="new run directory, for `export` and `weights`")
+
+
+def _run_import_weights(args, parser) -> int:
+    from training.export import import_weights
+
+    print(json.dumps(import_weights(args.config_from, args.chunks, args.out), indent=2))
+    return 0
+
+
 def _add_card_parser(sub) -> None:
     p = sub.add_parser("card", help="stamp a model with its evaluation and write models/<name>.json")
     p.add_argument("model", type=Path)
@@ -191,6 +221,8 @@ COMMANDS = {
     "benchmark": (_add_benchmark_parser, _run_benchmark),
     "weights": (_add_weights_parser, _run_weights),
     "average": (_add_average_parser, _run_average),
+    "pack": (_add_pack_parser, _run_pack),
+    "import-weights": (_add_import_weights_parser, _run_import_weights),
     "card": (_add_card_parser, _run_card),
 }
 
@@ -209,7 +241,7 @@ def _user_errors(command: str) -> tuple[type[Exception], ...]:
     from training.dataset import DatasetError
 
     errors: tuple[type[Exception], ...] = (DatasetError, FileNotFoundError, FileExistsError)
-    if command in ("export", "average"):
+    if command in ("export", "average", "import-weights"):
         from training.export import ExportError
 
         errors += (ExportError,)

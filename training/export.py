@@ -346,8 +346,31 @@ def average_weights(base_run: str | Path, sources: list, out_run: str | Path, sh
         model.load_weights(path)
         weighted = [share * w.astype(np.float64) for w in model.get_weights()]
         mean = weighted if mean is None else [m + w for m, w in zip(mean, weighted, strict=True)]
-    model.set_weights([m.astype(w.dtype) for m, w in zip(mean, model.get_weights(), strict=True)])
+    _write_run(model, config, mean, out_run)
+    return {"out": str(out_run), "sources": [str(p) for p in paths], "shares": shares}
+
+
+def import_weights(base_run: str | Path, chunk_dir: str | Path, out_run: str | Path) -> dict:
+    """A new run directory whose best weights are those a portable run (training.portable, e.g. on a GPU
+    machine without TensorFlow) sent back in chunks. Its config is `base_run`'s, as for `average_weights`."""
+    from training.portable import MANIFEST, load_chunks
+
+    base_run, out_run = Path(base_run), Path(out_run)
+    if out_run.exists():
+        raise FileExistsError(f"{out_run} already exists")
+    if not (Path(chunk_dir) / MANIFEST).is_file():
+        raise FileNotFoundError(f"{chunk_dir} holds no {MANIFEST}: not the output of training.portable")
+    model, config = load_trained_model(base_run, FitConfig.load(base_run).size)
+    weights = load_chunks(chunk_dir)
+    expected = [w.shape for w in model.get_weights()]
+    if [w.shape for w in weights] != expected:
+        raise ExportError(f"{chunk_dir}: {len(weights)} weights that do not match the model's {len(expected)}")
+    _write_run(model, config, weights, out_run)
+    return {"out": str(out_run), "weights": len(weights), "from": str(chunk_dir)}
+
+
+def _write_run(model, config: FitConfig, weights: list, out_run: Path) -> None:
+    model.set_weights([new.astype(old.dtype) for new, old in zip(weights, model.get_weights(), strict=True)])
     out_run.mkdir(parents=True)
     config.save(out_run)
     model.save_weights(out_run / "best.weights.h5")
-    return {"out": str(out_run), "sources": [str(p) for p in paths], "shares": shares}

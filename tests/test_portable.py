@@ -1,0 +1,93 @@
+"""The GPU path without TensorFlow (training.portable): the pack, numpy augmentation, the run itself and the
+weights coming back in chunks. Run here on the TensorFlow backend; the torch backend takes the same code."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training import dataset
+from training.portable import MANIFEST, Pack, augment, load_chunks, pack, save_chunks, train
+
+pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
+from conftest import TINY_SIZE  # noqa: E402
+
+from training.export import ExportError, import_weights, load_trained_model  # noqa: E402
+
+
+def test_the_pack_holds_every_training_photo_with_its_mask(shapes_dataset, tmp_path):
+    summary = pack(shapes_dataset, tmp_path / "train.npz", side=48, quality=90)
+    samples = dataset.discover(shapes_dataset).train
+    assert summary["photos"] == summary["of"] == len(samples)
+    data = Pack.load(tmp_path / "train.npz")
+    photo, mask = data.decoded(0)
+    assert photo.shape == (48, 48, 3) and mask.shape == (48, 48) and set(np.unique(mask)) <= {0, 255}
+    truth = np.asarray(Image.open(samples[0].mask).convert("L").resize((48, 48), Image.NEAREST)) > 0
+    assert ((mask > 0) & truth).sum() / ((mask > 0) | truth).sum() > 0.85
+    assert data.person_free.shape == (len(samples), 4)
+
+    small = pack(shapes_dataset, tmp_path / "small.npz", side=48, max_mb=summary["bytes"] / 2**20 / 3)
+    assert 0 < small["photos"] < len(samples) and small["bytes"] < summary["bytes"] / 2
+
+
+def test_augmentation_crops_people_and_person_free_squares():
+    photo = np.full((100, 100, 3), 90, np.uint8)
+    mask = np.zeros((100, 100), np.uint8)
+    photo[20:80, 40:60], mask[20:80, 40:60] = 200, 255  # the person: 12% of the photo
+    rng = np.random.default_rng(0)
+    no_square = np.zeros(4, np.float32)
+    for _ in range(20):
+        image, target = augment(photo, mask, no_square, 32, rng)
+        assert image.shape == (32, 32, 3) and target.shape == (32, 32, 1)
+        assert 0.0 <= image.min() and image.max() <= 255.0 and 0.0 <= target.min() and target.max() <= 1.0
+    usual = [augment(photo, mask, no_square, 32, rng)[1].mean() for _ in range(30)]
+    zoomed = [augment(photo, mask, no_square, 32, rng, zoom_out_fraction=1.0)[1].mean() for _ in range(30)]
+    assert np.mean(zoomed) < 0.7 * np.mean(usual)  # zoomed out: the person is smaller in the frame
+    corner = np.array([0.0, 0.0, 0.15, 0.35], np.float32)  # top-left, clear of the person
+    negatives = [augment(photo, mask, corner, 32, rng, negative_fraction=1.0)[1].max() for _ in range(20)]
+    assert max(negatives) == 0.0
+
+
+def test_weights_come_back_in_chunks_and_become_a_run(tiny_run, tmp_path):
+    from training.cli import main
+
+    model, _ = load_trained_model(tiny_run, TINY_SIZE)
+    shifted = [w + 1.0 for w in model.get_weights()]
+    manifest = save_chunks(shifted, tmp_path / "chunks", chunk_bytes=12 * 2**20, backend="test")
+    assert len(manifest["files"]) > 1 and manifest["count"] == len(shifted)
+    assert all((tmp_path / "chunks" / name).stat().st_size < 12 * 2**20 + 2**16 for name in manifest["files"])
+    assert all(np.array_equal(a, b) for a, b in zip(load_chunks(tmp_path / "chunks"), shifted, strict=True))
+
+    out = tmp_path / "imported"
+    assert main(["import-weights", str(tmp_path / "chunks"), "--config-from", str(tiny_run), "--out", str(out)]) == 0
+    imported, _ = load_trained_model(out, TINY_SIZE)
+    for got, expected in zip(imported.get_weights(), shifted, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+    save_chunks(shifted[:-1], tmp_path / "short")
+    with pytest.raises(ExportError, match="do not match"):
+        import_weights(tiny_run, tmp_path / "short", tmp_path / "bad")
+
+
+def test_a_portable_run_fine_tunes_and_reports(shapes_dataset, tiny_run, tmp_path):
+    pack(shapes_dataset, tmp_path / "train.npz", side=48)
+    init = tmp_path / "init.weights.h5"
+    load_trained_model(tiny_run, TINY_SIZE)[0].save_weights(init)
+    result = train(
+        tmp_path / "train.npz",
+        init,
+        tmp_path / "out",
+        minutes=0.001,
+        size=TINY_SIZE,
+        batch_size=2,
+        precision="float32",
+        steps_per_epoch=2,
+    )
+    manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
+    assert manifest == result and result["images"] == 4 and np.isfinite(result["epoch_losses"]).all()
+    before = load_trained_model(tiny_run, TINY_SIZE)[0].get_weights()
+    after = load_chunks(tmp_path / "out")
+    assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))  # it trained

@@ -1,0 +1,309 @@
+"""Fine-tuning without TensorFlow: the same model on Keras 3's torch (or jax) backend, for a GPU machine.
+
+A lent GPU machine has PyTorch and JAX but no TensorFlow, takes few files and gives back files of at most
+16 MiB each, so the run travels light:
+
+    here:   python -m training pack --data ../shared/data/people_segmentation --out gpu/train.npz
+    there:  KERAS_BACKEND=torch python -m training.portable gpu/train.npz --init-from models/cutout-person.weights.h5 \\
+              --minutes 8 --out $OUT                       (scripts/gpu_finetune.sh: installs Keras from gpu/wheels)
+    here:   python -m training import-weights OUT --config-from RUN --out NEW_RUN   (then export as usual)
+
+The pack holds the training photos stretched to a square (as `fit --fit-mode stretch` sees them), as
+JPEG, the masks as 1-bit PNG and each photo's person-free square; augmentation is numpy's twin of
+training.pipeline.augment (scale and crop with a mirrored border, zoomed-out and person-free crops, flip,
+colour jitter). The weights come back as float32 .npz chunks in the order of `model.get_weights()`,
+which the same builder gives on every backend. This module imports no TensorFlow: only Keras, numpy, Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# The same ranges as training.pipeline (which needs TensorFlow, so they are not imported from it).
+MIRROR_PAD = 0.6
+MAX_ZOOM_OUT = 1.8
+CHUNK_BYTES = 15 * 2**20  # under the 16 MiB a file that comes back from the GPU machine may have
+MANIFEST = "weights.json"
+
+
+# ---- the pack (here) ------------------------------------------------------------------------------
+def pack(data: str | Path, out: str | Path, side: int = 320, quality: int = 70, max_mb: float = 40.0, seed: int = 0) -> dict:
+    """Training photos, masks and person-free boxes in one .npz of at most max_mb: a random share of the
+    photos when all of them do not fit (the GPU machine takes 64 MiB of carried files in all)."""
+    from training import dataset, person_free
+
+    samples = dataset.discover(data).train
+
+    def encode(sample):
+        with Image.open(sample.image) as photo:
+            square = photo.convert("RGB").resize((side, side), Image.BILINEAR, reducing_gap=2.0)
+        with Image.open(sample.mask) as mask:
+            grey = np.asarray(mask.convert("L"), np.float32)
+        grey = grey / 255.0 if grey.max() > 1.0 else grey
+        person = Image.fromarray((grey * 255).astype(np.uint8)).resize((side, side), Image.BILINEAR)
+        photo_bytes, mask_bytes = io.BytesIO(), io.BytesIO()
+        square.save(photo_bytes, "JPEG", quality=quality)
+        person.point(lambda v: 255 if v >= 128 else 0).convert("1").save(mask_bytes, "PNG", optimize=True)
+        return photo_bytes.getvalue(), mask_bytes.getvalue(), person_free.training_box(sample.mask)
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        encoded = list(pool.map(encode, samples))
+    sizes = np.array([len(e[0]) + len(e[1]) + 16 for e in encoded])
+    order = np.random.default_rng(seed).permutation(len(encoded))
+    fits = order[: int(np.searchsorted(np.cumsum(sizes[order]), max_mb * 2**20, side="right"))]
+    encoded = [encoded[i] for i in sorted(fits)]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        out,
+        photos=np.array([np.frombuffer(e[0], np.uint8) for e in encoded], dtype=object),
+        masks=np.array([np.frombuffer(e[1], np.uint8) for e in encoded], dtype=object),
+        person_free=np.array([e[2] for e in encoded], np.float32),
+    )
+    return {"out": str(out), "photos": len(encoded), "of": len(samples), "side": side, "bytes": out.stat().st_size}
+
+
+@dataclass
+class Pack:
+    photos: np.ndarray  # object array of JPEG bytes
+    masks: np.ndarray  # object array of PNG bytes
+    person_free: np.ndarray  # (n, 4) top, left, bottom, right in 0..1; zeros: none
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pack:
+        with np.load(path, allow_pickle=True) as stored:
+            return cls(stored["photos"], stored["masks"], stored["person_free"])
+
+    def decoded(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        photo = np.asarray(Image.open(io.BytesIO(self.photos[index].tobytes())).convert("RGB"))
+        mask = np.asarray(Image.open(io.BytesIO(self.masks[index].tobytes())).convert("L"))
+        return photo, mask
+
+
+# ---- augmentation: numpy's twin of training.pipeline.augment --------------------------------------
+def scene_box(rng: np.random.Generator, zoom_out_fraction: float) -> np.ndarray:
+    """A box of 55-115% of each side, or (zoom_out_fraction of the time) 115-180%: people small in the frame."""
+    scale = rng.uniform(1.15, MAX_ZOOM_OUT) if rng.random() < zoom_out_fraction else rng.uniform(0.55, 1.15)
+    aspect = rng.uniform(0.85, 1.18)
+    box_h, box_w = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
+
+    def start(length):  # beyond the photo lies its mirror image, MIRROR_PAD of a side each way
+        low, high = max(min(0.0, 1.0 - length), -MIRROR_PAD), min(max(0.0, 1.0 - length), 1.0 + MIRROR_PAD - length)
+        return rng.uniform(low, high)
+
+    top, left = start(box_h), start(box_w)
+    return np.array([top, left, top + box_h, left + box_w])
+
+
+def negative_box(person_free: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random square of 60-100% of the photo's largest person-free square, inside it."""
+    shrink = rng.uniform(0.6, 1.0)
+    height, width = (person_free[2] - person_free[0]) * shrink, (person_free[3] - person_free[1]) * shrink
+    top = person_free[0] + rng.random() * (person_free[2] - person_free[0] - height)
+    left = person_free[1] + rng.random() * (person_free[3] - person_free[1] - width)
+    return np.array([top, left, top + height, left + width])
+
+
+def _crop(array: np.ndarray, box: np.ndarray, size: int, resample) -> np.ndarray:
+    """The box (0..1 of the photo, may reach MIRROR_PAD beyond it) of the mirror-padded array, at size x size."""
+    height, width = array.shape[:2]
+    pad_h, pad_w = int(height * MIRROR_PAD), int(width * MIRROR_PAD)
+    padding = [(pad_h, pad_h), (pad_w, pad_w)] + [(0, 0)] * (array.ndim - 2)
+    padded = Image.fromarray(np.pad(array, padding, mode="reflect"))
+    region = (box[1] * width + pad_w, box[0] * height + pad_h, box[3] * width + pad_w, box[2] * height + pad_h)
+    return np.asarray(padded.resize((size, size), resample, box=region))
+
+
+def augment(
+    photo: np.ndarray,
+    mask: np.ndarray,
+    person_free: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    negative_fraction: float = 0.0,
+    zoom_out_fraction: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 photo (h x w x 3) and mask (h x w, 0/255) -> float32 photo 0..255 and mask 0..1 at size x size."""
+    box = scene_box(rng, zoom_out_fraction)
+    if person_free[2] > person_free[0] and rng.random() < negative_fraction:
+        box = negative_box(person_free, rng)
+    image = _crop(photo, box, size, Image.BILINEAR).astype(np.float32) / 255.0
+    target = _crop(mask, box, size, Image.BILINEAR).astype(np.float32) / 255.0
+    if rng.random() < 0.5:
+        image, target = image[:, ::-1], target[:, ::-1]
+    image = image + rng.uniform(-0.15, 0.15)  # brightness
+    image = (image - image.mean()) * rng.uniform(0.75, 1.25) + image.mean()  # contrast
+    grey = image @ np.array([0.299, 0.587, 0.114], np.float32)
+    image = (image - grey[..., None]) * rng.uniform(0.7, 1.3) + grey[..., None]  # saturation
+    return np.clip(image, 0.0, 1.0) * 255.0, np.clip(target, 0.0, 1.0)[..., None]
+
+
+def batches(data: Pack, size: int, batch_size: int, seed: int, negative_fraction: float, zoom_out_fraction: float):
+    """Endless shuffled, augmented batches, prepared on every core one batch ahead."""
+    rng = np.random.default_rng(seed)
+    count = len(data.photos)
+
+    def one(args):
+        index, item_seed = args
+        photo, mask = data.decoded(index)
+        return augment(
+            photo, mask, data.person_free[index], size, np.random.default_rng(item_seed), negative_fraction, zoom_out_fraction
+        )
+
+    def draw():
+        indices = rng.choice(count, batch_size, replace=False)
+        return list(zip(indices, rng.integers(0, 2**63, batch_size), strict=True))
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        pending = pool.map(one, draw())
+        while True:
+            items = list(pending)
+            pending = pool.map(one, draw())
+            yield np.stack([i[0] for i in items]), np.stack([i[1] for i in items])
+
+
+# ---- weights in chunks ----------------------------------------------------------------------------
+def save_chunks(weights: list[np.ndarray], out_dir: str | Path, chunk_bytes: int = CHUNK_BYTES, **stats) -> dict:
+    """Weights (model.get_weights() order) as float32 .npz files under chunk_bytes each, plus a manifest."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files, current, current_bytes = [], {}, 0
+
+    def flush():
+        nonlocal current, current_bytes
+        if current:
+            name = f"weights-{len(files):03d}.npz"
+            np.savez(out_dir / name, **current)
+            files.append(name)
+        current, current_bytes = {}, 0
+
+    for index, weight in enumerate(weights):
+        array = np.asarray(weight, np.float32)
+        if array.nbytes > chunk_bytes:
+            raise ValueError(f"weight {index} alone is {array.nbytes} bytes, over the chunk limit")
+        if current_bytes + array.nbytes > chunk_bytes:
+            flush()
+        current[f"w{index:04d}"] = array
+        current_bytes += array.nbytes
+    flush()
+    manifest = {"count": len(weights), "files": files, **stats}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def load_chunks(chunk_dir: str | Path) -> list[np.ndarray]:
+    chunk_dir = Path(chunk_dir)
+    manifest = json.loads((chunk_dir / MANIFEST).read_text())
+    weights = {}
+    for name in manifest["files"]:
+        with np.load(chunk_dir / name) as chunk:
+            weights.update({int(key[1:]): chunk[key] for key in chunk.files})
+    if sorted(weights) != list(range(manifest["count"])):
+        raise ValueError(f"{chunk_dir}: expected {manifest['count']} weights, found {len(weights)}")
+    return [weights[index] for index in range(manifest["count"])]
+
+
+# ---- the run (there) ------------------------------------------------------------------------------
+def _deadline(seconds: float):
+    """A callback that stops training once the time budget is spent."""
+    import keras
+
+    start = time.perf_counter()
+
+    class Deadline(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if time.perf_counter() - start > seconds:
+                self.model.stop_training = True
+
+    return Deadline()
+
+
+def train(
+    pack_path: str | Path,
+    init_from: str | Path,
+    out: str | Path,
+    minutes: float = 8.0,
+    size: int = 384,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    negative_fraction: float = 0.08,
+    zoom_out_fraction: float = 0.08,
+    precision: str = "bfloat16",
+    steps_per_epoch: int = 50,
+    seed: int = 0,
+) -> dict:
+    """Fine-tune the release weights for `minutes` on the pack, then write the weights in chunks to `out`."""
+    import keras
+
+    from training.metrics import bce_dice_loss
+    from training.model import build_model
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    model = build_model(size, backbone_weights=None)
+    model.load_weights(str(init_from))
+    expected_steps = max(1, int(minutes * 60 * 100 / batch_size))  # a generous guess of the step count for the cosine
+    schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, expected_steps, alpha=0.02, warmup_target=lr, warmup_steps=30)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=bce_dice_loss)
+    data = Pack.load(pack_path)
+    stream = batches(data, size, batch_size, seed, negative_fraction, zoom_out_fraction)
+    start = time.perf_counter()
+    history = model.fit(stream, epochs=10_000, steps_per_epoch=steps_per_epoch, callbacks=[_deadline(minutes * 60)], verbose=2)
+    seconds = time.perf_counter() - start
+    images = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) * batch_size
+    losses = [round(float(v), 4) for v in history.history["loss"]]
+    return save_chunks(
+        model.get_weights(),
+        out,
+        backend=keras.backend.backend(),
+        size=size,
+        batch_size=batch_size,
+        images=images,
+        seconds=round(seconds, 1),
+        images_per_s=round(images / seconds, 1),  # the first steps include compilation
+        epoch_losses=losses,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pack", help="the .npz made by `python -m training pack`")
+    parser.add_argument("--init-from", required=True, help="release weights (.weights.h5)")
+    parser.add_argument("--out", required=True, help="folder for the weight chunks")
+    parser.add_argument("--minutes", type=float, default=8.0)
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--negative-fraction", type=float, default=0.08)
+    parser.add_argument("--zoom-out-fraction", type=float, default=0.08)
+    parser.add_argument("--precision", choices=["bfloat16", "float32"], default="bfloat16")
+    parser.add_argument("--steps-per-epoch", type=int, default=50)
+    args = parser.parse_args(argv)
+    result = train(
+        args.pack,
+        args.init_from,
+        args.out,
+        args.minutes,
+        args.size,
+        args.batch_size,
+        args.lr,
+        args.negative_fraction,
+        args.zoom_out_fraction,
+        args.precision,
+        args.steps_per_epoch,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
