@@ -64,29 +64,42 @@ def pack(data: str | Path, out: str | Path, side: int = 320, quality: int = 70, 
     encoded = [encoded[i] for i in sorted(fits)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Files laid end to end with their offsets: no pickled objects, so any numpy version reads the pack.
     np.savez(
         out,
-        photos=np.array([np.frombuffer(e[0], np.uint8) for e in encoded], dtype=object),
-        masks=np.array([np.frombuffer(e[1], np.uint8) for e in encoded], dtype=object),
+        photos=np.frombuffer(b"".join(e[0] for e in encoded), np.uint8),
+        photo_ends=np.cumsum([len(e[0]) for e in encoded]),
+        masks=np.frombuffer(b"".join(e[1] for e in encoded), np.uint8),
+        mask_ends=np.cumsum([len(e[1]) for e in encoded]),
         person_free=np.array([e[2] for e in encoded], np.float32),
     )
     return {"out": str(out), "photos": len(encoded), "of": len(samples), "side": side, "bytes": out.stat().st_size}
 
 
+def _file(blob: np.ndarray, ends: np.ndarray, index: int) -> io.BytesIO:
+    start = int(ends[index - 1]) if index else 0
+    return io.BytesIO(blob[start : int(ends[index])].tobytes())
+
+
 @dataclass
 class Pack:
-    photos: np.ndarray  # object array of JPEG bytes
-    masks: np.ndarray  # object array of PNG bytes
+    photos: np.ndarray  # the JPEG files, end to end
+    photo_ends: np.ndarray
+    masks: np.ndarray  # the 1-bit PNG files, end to end
+    mask_ends: np.ndarray
     person_free: np.ndarray  # (n, 4) top, left, bottom, right in 0..1; zeros: none
 
     @classmethod
     def load(cls, path: str | Path) -> Pack:
-        with np.load(path, allow_pickle=True) as stored:
-            return cls(stored["photos"], stored["masks"], stored["person_free"])
+        with np.load(path) as stored:
+            return cls(*(stored[name] for name in ("photos", "photo_ends", "masks", "mask_ends", "person_free")))
+
+    def __len__(self) -> int:
+        return len(self.photo_ends)
 
     def decoded(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        photo = np.asarray(Image.open(io.BytesIO(self.photos[index].tobytes())).convert("RGB"))
-        mask = np.asarray(Image.open(io.BytesIO(self.masks[index].tobytes())).convert("L"))
+        photo = np.asarray(Image.open(_file(self.photos, self.photo_ends, index)).convert("RGB"))
+        mask = np.asarray(Image.open(_file(self.masks, self.mask_ends, index)).convert("L"))
         return photo, mask
 
 
@@ -151,7 +164,7 @@ def augment(
 def batches(data: Pack, size: int, batch_size: int, seed: int, negative_fraction: float, zoom_out_fraction: float):
     """Endless shuffled, augmented batches, prepared on every core one batch ahead."""
     rng = np.random.default_rng(seed)
-    count = len(data.photos)
+    count = len(data)
 
     def one(args):
         index, item_seed = args
