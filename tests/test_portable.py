@@ -87,7 +87,8 @@ def test_a_portable_run_fine_tunes_and_reports(shapes_dataset, tiny_run, tmp_pat
         steps_per_epoch=2,
     )
     manifest = json.loads((tmp_path / "out" / MANIFEST).read_text())
-    assert manifest == result and result["images"] == 4 and np.isfinite(result["epoch_losses"]).all()
+    # the budget (60 ms) is spent within the first step: the run stops after it, one batch of 2 photos
+    assert manifest == result and result["images"] == 2 and np.isfinite(result["epoch_losses"]).all()
     before = load_trained_model(tiny_run, TINY_SIZE)[0].get_weights()
     after = load_chunks(tmp_path / "out")
     assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))  # it trained
