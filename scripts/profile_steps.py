@@ -19,14 +19,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = {"0.7": (1024, 683), "3": (2000, 1500), "12": (4032, 3024), "24": (6048, 4032)}
 
 
 def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def profile(sizes: list[str]) -> dict:
+def profile(sizes: dict[str, tuple[int, int]]) -> dict:
+    """sizes: name -> (width, height); the checkout profiled need not have scripts.benchmark_large."""
     from scripts.loadgen import photo_mosaic, rss_mb
     from service import removal
     from service.imaging import decode_image, encode_image
@@ -36,8 +36,7 @@ def profile(sizes: list[str]) -> dict:
     segmenter = open_segmenter_from(Settings())
     options = removal.CutoutOptions()
     report = {}
-    for size in sizes:
-        width, height = SIZES[size]
+    for size, (width, height) in sizes.items():
         body = photo_mosaic(width, height)
         timings: dict[str, list[float]] = {}
         peaks: dict[str, float] = {}
@@ -68,17 +67,21 @@ def profile(sizes: list[str]) -> dict:
 def _profile_in_fresh_process(size: str, checkout: Path | None) -> dict:
     """One size in a new process, so memory freed by an earlier photo cannot hide the next one's growth.
     With a checkout: its packages (service, scripts.loadgen), this file's profile()."""
+    from scripts.benchmark_large import SIZES
+
     code = (
         f"import sys, json, importlib.util; sys.path.insert(0, {str(checkout or ROOT)!r}); "
         f"spec = importlib.util.spec_from_file_location('profile_steps', {__file__!r}); "
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-        f"print(json.dumps(module.profile([{size!r}])))"
+        f"print(json.dumps(module.profile({{{size!r}: {SIZES[size]!r}}})))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=checkout or ROOT, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
+    from scripts.benchmark_large import SIZES  # here, not at the top: a checkout's process runs this file too
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES), help="megapixels")
     parser.add_argument("--checkout", type=Path, help="profile this checkout's code instead")
