@@ -9,15 +9,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 from service.fitting import LETTERBOX, PAD_RGB, STRETCH
+from training.augmentation import ASPECT, BRIGHTNESS, CONTRAST, MIRROR_PAD, NEGATIVE_SHRINK, SATURATION, SCALE, ZOOM_OUT_SCALE
 from training.dataset import Sample
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Cached images are fitted slightly larger than the model input so random crops keep detail.
 CACHE_MARGIN = 1.25
-# Zoomed-out crops show up to this many photo sides; the photo is mirrored beyond its border by
-# MIRROR_PAD of a side each way, so the frame around a small person is scene, not a flat colour.
-MAX_ZOOM_OUT = 1.8
-MIRROR_PAD = 0.6
 
 
 def decode_pair(image_path: tf.Tensor, mask_path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -47,14 +44,14 @@ def fit_to_square(image: tf.Tensor, mask: tf.Tensor, size: int, mode: str) -> tu
 
 
 def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float) -> tf.Tensor:
-    """A box of 55-115% of each side, or (zoom_out_fraction of the time) 115-200%: people small in the frame."""
+    """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame."""
     zoom_out = tf.random.stateless_uniform([], seeds[8]) < zoom_out_fraction
     scale = tf.where(
         zoom_out,
-        tf.random.stateless_uniform([], seeds[9], 1.15, MAX_ZOOM_OUT),
-        tf.random.stateless_uniform([], seeds[0], 0.55, 1.15),
+        tf.random.stateless_uniform([], seeds[9], *ZOOM_OUT_SCALE),
+        tf.random.stateless_uniform([], seeds[0], *SCALE),
     )
-    aspect = tf.random.stateless_uniform([], seeds[1], 0.85, 1.18)
+    aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
     box_h, box_w = scale * tf.sqrt(aspect), scale / tf.sqrt(aspect)
     # Beyond the photo lies its mirror image (half a side each way), so a box never leaves it.
     reach = MIRROR_PAD
@@ -74,8 +71,8 @@ def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float) -> tf.Tensor:
 
 
 def _negative_box(person_free: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
-    """A random square of 60-100% of the photo's largest person-free square, inside it."""
-    shrink = tf.random.stateless_uniform([], seeds[10], 0.6, 1.0)
+    """A random square of NEGATIVE_SHRINK of the photo's largest person-free square, inside it."""
+    shrink = tf.random.stateless_uniform([], seeds[10], *NEGATIVE_SHRINK)
     height, width = (person_free[2] - person_free[0]) * shrink, (person_free[3] - person_free[1]) * shrink
     top = person_free[0] + tf.random.stateless_uniform([], seeds[12]) * (person_free[2] - person_free[0] - height)
     left = person_free[1] + tf.random.stateless_uniform([], seeds[13]) * (person_free[3] - person_free[1] - width)
@@ -125,9 +122,9 @@ def augment(
     mask = tf.cond(flip, lambda: tf.image.flip_left_right(mask), lambda: mask)
 
     unit = image / 255.0
-    unit = tf.image.stateless_random_brightness(unit, 0.15, seeds[5])
-    unit = tf.image.stateless_random_contrast(unit, 0.75, 1.25, seeds[6])
-    unit = tf.image.stateless_random_saturation(unit, 0.7, 1.3, seeds[7])
+    unit = tf.image.stateless_random_brightness(unit, BRIGHTNESS, seeds[5])
+    unit = tf.image.stateless_random_contrast(unit, *CONTRAST, seeds[6])
+    unit = tf.image.stateless_random_saturation(unit, *SATURATION, seeds[7])
     return tf.clip_by_value(unit, 0.0, 1.0) * 255.0, tf.clip_by_value(mask, 0.0, 1.0)
 
 

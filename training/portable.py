@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# The same ranges as training.pipeline (which needs TensorFlow, so they are not imported from it).
-MIRROR_PAD = 0.6
-MAX_ZOOM_OUT = 1.8
+from training.augmentation import ASPECT, BRIGHTNESS, CONTRAST, MIRROR_PAD, NEGATIVE_SHRINK, SATURATION, SCALE, ZOOM_OUT_SCALE
+
 CHUNK_BYTES = 15 * 2**20  # under the 16 MiB a file that comes back from the GPU machine may have
 MANIFEST = "weights.json"
 
@@ -105,9 +104,9 @@ class Pack:
 
 # ---- augmentation: numpy's twin of training.pipeline.augment --------------------------------------
 def scene_box(rng: np.random.Generator, zoom_out_fraction: float) -> np.ndarray:
-    """A box of 55-115% of each side, or (zoom_out_fraction of the time) 115-180%: people small in the frame."""
-    scale = rng.uniform(1.15, MAX_ZOOM_OUT) if rng.random() < zoom_out_fraction else rng.uniform(0.55, 1.15)
-    aspect = rng.uniform(0.85, 1.18)
+    """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame."""
+    scale = rng.uniform(*ZOOM_OUT_SCALE) if rng.random() < zoom_out_fraction else rng.uniform(*SCALE)
+    aspect = rng.uniform(*ASPECT)
     box_h, box_w = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
 
     def start(length):  # beyond the photo lies its mirror image, MIRROR_PAD of a side each way
@@ -119,8 +118,8 @@ def scene_box(rng: np.random.Generator, zoom_out_fraction: float) -> np.ndarray:
 
 
 def negative_box(person_free: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random square of 60-100% of the photo's largest person-free square, inside it."""
-    shrink = rng.uniform(0.6, 1.0)
+    """A random square of NEGATIVE_SHRINK of the photo's largest person-free square, inside it."""
+    shrink = rng.uniform(*NEGATIVE_SHRINK)
     height, width = (person_free[2] - person_free[0]) * shrink, (person_free[3] - person_free[1]) * shrink
     top = person_free[0] + rng.random() * (person_free[2] - person_free[0] - height)
     left = person_free[1] + rng.random() * (person_free[3] - person_free[1] - width)
@@ -154,10 +153,10 @@ def augment(
     target = _crop(mask, box, size, Image.BILINEAR).astype(np.float32) / 255.0
     if rng.random() < 0.5:
         image, target = image[:, ::-1], target[:, ::-1]
-    image = image + rng.uniform(-0.15, 0.15)  # brightness
-    image = (image - image.mean()) * rng.uniform(0.75, 1.25) + image.mean()  # contrast
+    image = image + rng.uniform(-BRIGHTNESS, BRIGHTNESS)
+    image = (image - image.mean()) * rng.uniform(*CONTRAST) + image.mean()
     grey = image @ np.array([0.299, 0.587, 0.114], np.float32)
-    image = (image - grey[..., None]) * rng.uniform(0.7, 1.3) + grey[..., None]  # saturation
+    image = (image - grey[..., None]) * rng.uniform(*SATURATION) + grey[..., None]
     return np.clip(image, 0.0, 1.0) * 255.0, np.clip(target, 0.0, 1.0)[..., None]
 
 
