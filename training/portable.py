@@ -40,16 +40,14 @@ def pack(data: str | Path, out: str | Path, side: int = 320, quality: int = 70, 
     """Training photos, masks and person-free boxes in one .npz of at most max_mb: a random share of the
     photos when all of them do not fit (the GPU machine takes 64 MiB of carried files in all)."""
     from training import dataset, person_free
+    from training.evaluate import load_truth
 
     samples = dataset.discover(data).train
 
     def encode(sample):
         with Image.open(sample.image) as photo:
             square = photo.convert("RGB").resize((side, side), Image.BILINEAR, reducing_gap=2.0)
-        with Image.open(sample.mask) as mask:
-            grey = np.asarray(mask.convert("L"), np.float32)
-        grey = grey / 255.0 if grey.max() > 1.0 else grey
-        person = Image.fromarray((grey * 255).astype(np.uint8)).resize((side, side), Image.BILINEAR)
+        person = Image.fromarray((load_truth(sample.mask) * 255).astype(np.uint8)).resize((side, side), Image.BILINEAR)
         photo_bytes, mask_bytes = io.BytesIO(), io.BytesIO()
         square.save(photo_bytes, "JPEG", quality=quality)
         person.point(lambda v: 255 if v >= 128 else 0).convert("1").save(mask_bytes, "PNG", optimize=True)
