@@ -60,6 +60,21 @@ def test_bce_dice_is_zero_for_perfect_and_large_for_inverted():
     assert float(np.mean(metrics.bce_dice_loss(truth, 1 - perfect))) > 5
 
 
+def test_lovasz_equals_one_minus_iou_on_hard_masks_and_orders_soft_ones():
+    # On 0/1 predictions the Lovász extension is the Jaccard loss itself: 1 - per-image IoU.
+    rng = np.random.default_rng(0)
+    truth = (rng.random((3, 16, 16, 1)) < 0.4).astype(np.float32)
+    truth[2] = 0  # an empty mask: the loss is the largest false-person probability
+    guess = (rng.random((3, 16, 16, 1)) < 0.4).astype(np.float32)
+    expected = [1 - numpy_scores.image_iou(guess[i, ..., 0], truth[i, ..., 0]) for i in range(3)]
+    assert np.asarray(metrics.lovasz_loss(truth, guess)) == pytest.approx(expected, abs=1e-6)
+    assert float(metrics.lovasz_loss(truth[2:], 0.3 * guess[2:])[0]) == pytest.approx(0.3, abs=1e-6)
+    # Soft predictions: nearer the truth costs less, and bce_lovasz adds the cross-entropy.
+    near, far = 0.8 * truth + 0.1, 0.5 * truth + 0.25
+    assert np.all(np.asarray(metrics.lovasz_loss(truth[:2], near[:2])) < np.asarray(metrics.lovasz_loss(truth[:2], far[:2])))
+    assert np.all(np.asarray(metrics.bce_lovasz_loss(truth, near)) > np.asarray(metrics.lovasz_loss(truth, near)))
+
+
 def test_spearman_is_one_for_the_same_order_and_handles_ties():
     assert numpy_scores.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert numpy_scores.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)

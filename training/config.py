@@ -41,7 +41,11 @@ class FitConfig:
         "start from these weights: a .weights.h5 file (e.g. models/cutout-person.weights.h5, the shipped model) "
         "or a run directory's best weights; the encoder comes with them, so no ImageNet file is needed",
     )
-    loss: str = option("bce", "binary cross-entropy, optionally plus a Dice term", ("bce", "bce_dice"))
+    loss: str = option(
+        "bce",
+        "binary cross-entropy, optionally plus a Dice term or the Lovász per-image IoU surrogate",
+        ("bce", "bce_dice", "bce_lovasz"),
+    )
     lr: float = option(1e-4, "Adam learning rate (peak rate for cosine)")
     lr_schedule: str = option("plateau", "reduce on plateau, or warmup + cosine decay over all epochs", ("plateau", "cosine"))
     warmup_steps: int = option(0, "linear warmup steps (cosine schedule)")
