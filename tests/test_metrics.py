@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 from training import metrics  # noqa: E402
 from training import scores as numpy_scores  # noqa: E402
+from training.config import LOSS_NAMES
 
 
 def numpy_reference(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -73,6 +74,10 @@ def test_lovasz_equals_one_minus_iou_on_hard_masks_and_orders_soft_ones():
     near, far = 0.8 * truth + 0.1, 0.5 * truth + 0.25
     assert np.all(np.asarray(metrics.lovasz_loss(truth[:2], near[:2])) < np.asarray(metrics.lovasz_loss(truth[:2], far[:2])))
     assert np.all(np.asarray(metrics.bce_lovasz_loss(truth, near)) > np.asarray(metrics.lovasz_loss(truth, near)))
+
+
+def test_every_loss_the_command_line_offers_exists():
+    assert set(metrics.LOSSES) == set(LOSS_NAMES)
 
 
 def test_spearman_is_one_for_the_same_order_and_handles_ties():

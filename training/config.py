@@ -16,6 +16,7 @@ from pathlib import Path
 # Kept in step with service.fitting (a test checks), without importing the service's onnxruntime here.
 FIT_MODES = ("stretch", "letterbox")
 ENCODER_STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
+LOSS_NAMES = ("bce", "bce_dice", "bce_lovasz")  # training.metrics.LOSSES implements them (a test checks)
 
 
 def option(default, help: str, choices: tuple | None = None, flag: bool = False):
@@ -44,7 +45,7 @@ class FitConfig:
     loss: str = option(
         "bce",
         "binary cross-entropy, optionally plus a Dice term or the Lovász per-image IoU surrogate",
-        ("bce", "bce_dice", "bce_lovasz"),
+        LOSS_NAMES,
     )
     lr: float = option(1e-4, "Adam learning rate (peak rate for cosine)")
     lr_schedule: str = option("plateau", "reduce on plateau, or warmup + cosine decay over all epochs", ("plateau", "cosine"))

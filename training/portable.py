@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from training.augmentation import ASPECT, BRIGHTNESS, CONTRAST, MIRROR_PAD, NEGATIVE_SHRINK, SATURATION, SCALE, ZOOM_OUT_SCALE
+from training.config import LOSS_NAMES
 
 CHUNK_BYTES = 15 * 2**20  # under the 16 MiB a file that comes back from the GPU machine may have
 MANIFEST = "weights.json"
@@ -251,11 +252,12 @@ def train(
     precision: str = "bfloat16",
     steps_per_epoch: int = 50,
     seed: int = 0,
+    loss: str = "bce_dice",
 ) -> dict:
     """Fine-tune the release weights for `minutes` on the pack, then write the weights in chunks to `out`."""
     import keras
 
-    from training.metrics import bce_dice_loss
+    from training.metrics import LOSSES
     from training.model import build_model
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
@@ -263,7 +265,7 @@ def train(
     model.load_weights(str(init_from))
     expected_steps = max(1, int(minutes * 60 * 100 / batch_size))  # a generous guess of the step count for the cosine
     schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, expected_steps, alpha=0.02, warmup_target=lr, warmup_steps=30)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=bce_dice_loss)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=LOSSES[loss])
     data = Pack.load(pack_path)
     stream = batches(data, size, batch_size, seed, negative_fraction, zoom_out_fraction)
     start = time.perf_counter()
@@ -297,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zoom-out-fraction", type=float, default=0.08)
     parser.add_argument("--precision", choices=["bfloat16", "float32"], default="bfloat16")
     parser.add_argument("--steps-per-epoch", type=int, default=50)
+    parser.add_argument("--loss", choices=LOSS_NAMES, default="bce_dice")
     args = parser.parse_args(argv)
     result = train(
         args.pack,
@@ -310,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         args.zoom_out_fraction,
         args.precision,
         args.steps_per_epoch,
+        loss=args.loss,
     )
     print(json.dumps(result, indent=2))
     return 0
