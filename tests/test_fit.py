@@ -59,6 +59,19 @@ def test_a_new_run_refuses_to_overwrite(tiny_run):
         fit(config)
 
 
+def test_curves_of_a_run_and_a_clear_error_for_a_folder_that_is_not_one(tiny_run, tmp_path, capsys):
+    from PIL import Image
+
+    from training.cli import main
+
+    out = tmp_path / "curves.png"
+    assert main(["curves", str(tiny_run), "--out", str(out)]) == 0
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width > 300
+    assert main(["curves", str(tmp_path)]) == 2
+    assert "history.csv" in capsys.readouterr().err
+
+
 def test_cli_fit_help_explains_options():
     out = subprocess.run(
         [sys.executable, "-m", "training", "fit", "--help"], capture_output=True, text=True, cwd=ROOT, check=True

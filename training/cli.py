@@ -169,6 +169,25 @@ def _run_average(args, parser) -> int:
     return 0
 
 
+def _add_curves_parser(sub) -> None:
+    p = sub.add_parser("curves", help="plot a run's history.csv (fit does it at the end; a stopped run has none yet)")
+    p.add_argument("run_dir", help="run directory written by `fit`")
+    p.add_argument("--out", help="PNG to write (default: RUN_DIR/curves.png)")
+
+
+def _run_curves(args, parser) -> int:
+    from training.report import plot_history
+
+    run_dir = Path(args.run_dir)
+    history = run_dir / "history.csv"
+    if not history.is_file():
+        raise FileNotFoundError(f"{history} not found: is {run_dir} a run directory written by `fit`?")
+    out = Path(args.out) if args.out else run_dir / "curves.png"
+    plot_history(history, out)
+    print(out)
+    return 0
+
+
 def _add_pack_parser(sub) -> None:
     p = sub.add_parser("pack", help="the training set in one small .npz for `python -m training.portable` (GPU machines)")
     p.add_argument("--data", required=True, help="dataset root (Kaggle layout or images/ + masks/)")
@@ -221,6 +240,7 @@ COMMANDS = {
     "benchmark": (_add_benchmark_parser, _run_benchmark),
     "weights": (_add_weights_parser, _run_weights),
     "average": (_add_average_parser, _run_average),
+    "curves": (_add_curves_parser, _run_curves),
     "pack": (_add_pack_parser, _run_pack),
     "import-weights": (_add_import_weights_parser, _run_import_weights),
     "card": (_add_card_parser, _run_card),
