@@ -92,3 +92,22 @@ def test_a_portable_run_fine_tunes_and_reports(shapes_dataset, tiny_run, tmp_pat
     before = load_trained_model(tiny_run, TINY_SIZE)[0].get_weights()
     after = load_chunks(tmp_path / "out")
     assert any(not np.allclose(a, b) for a, b in zip(after, before, strict=True))  # it trained
+
+
+def test_the_command_line_passes_typed_options_and_trains_defaults(monkeypatch):
+    import functools
+
+    from training import portable
+
+    received = {}
+
+    @functools.wraps(portable.train)  # keeps train()'s signature, where the command line reads its defaults
+    def record(**options):
+        received.update(options)
+        return {}
+
+    monkeypatch.setattr(portable, "train", record)
+    portable.main(["train.npz", "--init-from", "w.h5", "--out", "o", "--lr", "2e-5", "--loss", "bce_lovasz"])
+    assert received["pack_path"] == "train.npz" and received["lr"] == 2e-5 and received["loss"] == "bce_lovasz"
+    assert (received["minutes"], received["size"], received["batch_size"]) == (8.0, 384, 32)  # train()'s own defaults
+    assert isinstance(received["steps_per_epoch"], int) and isinstance(received["negative_fraction"], float)

@@ -53,7 +53,7 @@ def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float) -> tf.Tensor:
     )
     aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
     box_h, box_w = scale * tf.sqrt(aspect), scale / tf.sqrt(aspect)
-    # Beyond the photo lies its mirror image (half a side each way), so a box never leaves it.
+    # Beyond the photo lies its mirror image (MIRROR_PAD of a side each way), so a box never leaves it.
     reach = MIRROR_PAD
     top = tf.random.stateless_uniform(
         [],

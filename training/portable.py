@@ -18,6 +18,7 @@ which the same builder gives on every backend. This module imports no TensorFlow
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import os
@@ -287,34 +288,16 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
+    defaults = {name: spec.default for name, spec in inspect.signature(train).parameters.items()}  # one place: train()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pack", help="the .npz made by `python -m training pack`")
+    parser.add_argument("pack_path", metavar="pack", help="the .npz made by `python -m training pack`")
     parser.add_argument("--init-from", required=True, help="release weights (.weights.h5)")
     parser.add_argument("--out", required=True, help="folder for the weight chunks")
-    parser.add_argument("--minutes", type=float, default=8.0)
-    parser.add_argument("--size", type=int, default=384)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--negative-fraction", type=float, default=0.08)
-    parser.add_argument("--zoom-out-fraction", type=float, default=0.08)
-    parser.add_argument("--precision", choices=["bfloat16", "float32"], default="bfloat16")
-    parser.add_argument("--steps-per-epoch", type=int, default=50)
-    parser.add_argument("--loss", choices=LOSS_NAMES, default="bce_dice")
-    args = parser.parse_args(argv)
-    result = train(
-        args.pack,
-        args.init_from,
-        args.out,
-        args.minutes,
-        args.size,
-        args.batch_size,
-        args.lr,
-        args.negative_fraction,
-        args.zoom_out_fraction,
-        args.precision,
-        args.steps_per_epoch,
-        loss=args.loss,
-    )
+    for name in ("minutes", "size", "batch_size", "lr", "negative_fraction", "zoom_out_fraction", "steps_per_epoch"):
+        parser.add_argument("--" + name.replace("_", "-"), type=type(defaults[name]), default=defaults[name])
+    parser.add_argument("--precision", choices=["bfloat16", "float32"], default=defaults["precision"])
+    parser.add_argument("--loss", choices=LOSS_NAMES, default=defaults["loss"])
+    result = train(**vars(parser.parse_args(argv)))
     print(json.dumps(result, indent=2))
     return 0
 
