@@ -61,6 +61,9 @@ def test_known_answers(photo_dataset):
     assert best["haze"] == 0.0 and best["holes"] == 0.0
     worst, _ = evaluate_photos(empty, samples)
     assert worst["mean_iou"] == 0.0 and worst["recall"] == 0.0 and worst["holes"] == 1.0
+    seen = []
+    evaluate_photos(lambda data, options: seen.append(options) or perfect(data, options), samples, {"zoom": "true"})
+    assert seen == [{"zoom": "true"}] * len(samples)  # every photo is served with the options measured
 
 
 def test_boundary_f_tolerates_two_pixels():
@@ -122,11 +125,37 @@ def test_evaluate_command_loads_no_tensorflow(served_model, photo_dataset, tmp_p
         "print('LOADED', loaded); sys.exit(code)"
     )
     command = [sys.executable, "-c", probe, "training", "evaluate", str(served_model), "--data", str(photo_dataset)]
-    command += ["--split", "train", "--limit", "2", "--parts", "photos,screens", "--out", str(tmp_path / "report")]
+    command += ["--split", "train", "--limit", "2", "--parts", "photos,screens", "--option", "threshold=0.5"]
+    command += ["--out", str(tmp_path / "report")]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "LOADED []" in result.stdout and "mean_iou" in result.stdout and "edge_error" in result.stdout
     report = json.loads((tmp_path / "report" / "evaluation.json").read_text())
     assert report["metrics"]["images"] == 2 and report["screens"]["images"] == 2
+    assert report["options"] == {"threshold": "0.5"}
+    compared = subprocess.run(
+        [sys.executable, "-c", probe, "training", "compare", str(tmp_path / "report"), "--names", "tiny"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert compared.returncode == 0 and "LOADED []" in compared.stdout, compared.stderr[-2000:]
+    row = next(line for line in compared.stdout.splitlines() if line.startswith("| tiny |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == f"{report['metrics']['mean_iou']:.4f}" and cells[2] == f"{report['metrics']['boundary_f']:.4f}"
+    assert cells[3] == f"{report['screens']['edge_error']:.2f} / {report['screens']['colour_bleed']:.2f}"
+    assert cells[4] == cells[5] == "-"  # the no-person part was not run
+    for bad in ("zoom=maybe", "zooom=true", "zoom"):
+        refused = subprocess.run(
+            [sys.executable, "-m", "training", "evaluate", str(served_model), "--data", str(photo_dataset), "--option", bad],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert refused.returncode == 2 and "--option" in refused.stderr and "Traceback" not in refused.stderr, bad
+    missing = subprocess.run(
+        [sys.executable, "-m", "training", "compare", str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert missing.returncode == 2 and "evaluation.json" in missing.stderr and "Traceback" not in missing.stderr
     helped = subprocess.run([sys.executable, "-c", probe, "training", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert helped.returncode == 0 and "LOADED []" in helped.stdout and "evaluate" in helped.stdout

@@ -1,4 +1,4 @@
-"""`python -m training fit|export|evaluate|benchmark|weights|average|pack|import-weights|card`: the trainer's command line."""
+"""`python -m training COMMAND`: the trainer's command line (`--help` lists the commands, `COMMAND --help` their options)."""
 
 from __future__ import annotations
 
@@ -109,13 +109,45 @@ def _add_evaluate_parser(sub) -> None:
     p.add_argument("--out", help="report directory: evaluation.json, iou_histogram.png, worst_best.png")
 
 
+def _service_options(pairs: list[str], parser) -> dict[str, str]:
+    """NAME=VALUE pairs checked against the service's own option model, so a typo is an error, not a silent default."""
+    from pydantic import ValidationError
+
+    from service.removal import CutoutOptions
+
+    options = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            parser.error(f"--option takes NAME=VALUE, got {pair!r}")
+        if name not in CutoutOptions.model_fields:
+            parser.error(f"--option {name}: no such service option (options: {', '.join(CutoutOptions.model_fields)})")
+        options[name] = value
+    try:
+        CutoutOptions(**options)
+    except ValidationError as exc:
+        parser.error(f"--option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    return options
+
+
 def _run_evaluate(args, parser) -> int:
     from training.evaluate import print_result, run
 
     if bool(args.model) == bool(args.url):
         parser.error("evaluate needs exactly one of MODEL or --url")
+    options = _service_options(args.option, parser)
     result = run(
-        args.model, args.url, args.data, args.split, args.limit, args.parts, args.out, args.provider, args.threads, args.api_key
+        args.model,
+        args.url,
+        args.data,
+        split=args.split,
+        limit=args.limit,
+        parts=args.parts,
+        out=args.out,
+        provider=args.provider,
+        threads=args.threads,
+        api_key=args.api_key,
+        options=options,
     )
     print_result(result)
     if args.out:
@@ -188,6 +220,22 @@ def _run_curves(args, parser) -> int:
     return 0
 
 
+def _add_compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="a markdown table of several evaluation reports (the card's rows)")
+    p.add_argument("reports", nargs="+", help="folders written by `evaluate --out` (or their evaluation.json)")
+    p.add_argument("--names", nargs="+", help="row names, one per report (default: the folder names)")
+
+
+def _run_compare(args, parser) -> int:
+    from training.compare import comparison_table, read_evaluation
+
+    names = args.names or [Path(report).name for report in args.reports]
+    if len(names) != len(args.reports):
+        parser.error(f"--names gives {len(names)} names for {len(args.reports)} reports")
+    print(comparison_table([(name, read_evaluation(report)) for name, report in zip(names, args.reports, strict=True)]))
+    return 0
+
+
 def _add_pack_parser(sub) -> None:
     p = sub.add_parser("pack", help="the training set in one small .npz for `python -m training.portable` (GPU machines)")
     p.add_argument("--data", required=True, help="dataset root (Kaggle layout or images/ + masks/)")
@@ -241,6 +289,7 @@ COMMANDS = {
     "weights": (_add_weights_parser, _run_weights),
     "average": (_add_average_parser, _run_average),
     "curves": (_add_curves_parser, _run_curves),
+    "compare": (_add_compare_parser, _run_compare),
     "pack": (_add_pack_parser, _run_pack),
     "import-weights": (_add_import_weights_parser, _run_import_weights),
     "card": (_add_card_parser, _run_card),
