@@ -159,3 +159,18 @@ def test_evaluate_command_loads_no_tensorflow(served_model, photo_dataset, tmp_p
     assert missing.returncode == 2 and "evaluation.json" in missing.stderr and "Traceback" not in missing.stderr
     helped = subprocess.run([sys.executable, "-c", probe, "training", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert helped.returncode == 0 and "LOADED []" in helped.stdout and "evaluate" in helped.stdout
+
+
+def test_the_cut_sweep_at_one_half_is_the_served_alpha(served_model, photo_dataset):
+    """scripts.alpha_cut_sweep scores other cuts of what the service shapes; its 0.5 row must be the service's."""
+    from scripts.alpha_cut_sweep import served_probability
+    from service.segmenter import Segmenter
+
+    segmenter = Segmenter(served_model, provider="cpu")
+    predict = segmenter_predict(segmenter)
+    for sample in samples_of(photo_dataset)[:3]:
+        photo = Image.open(sample.image).convert("RGB")
+        prob = served_probability(segmenter, photo)
+        served = predict(sample.image.read_bytes(), {}).alpha >= 128
+        assert served.any() and np.mean((prob >= 128) != served) < 1e-4
+        assert ((prob >= round(0.6 * 255)) <= (prob >= 128)).all() and (prob >= round(0.4 * 255)).sum() > served.sum()
