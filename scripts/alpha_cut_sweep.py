@@ -11,17 +11,13 @@ boundary F on the val photos, mean false area and false blobs on the person-free
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
+from scripts.dev_val import model_and_val_samples
 from service import Segmenter, subject
 from service.imaging import decode_image
 from service.refine import full_resolution_alpha
-from service.settings import DEFAULT_MODEL
-from training import dataset
 from training.evaluate import FALSE_BLOB_SHARE, MAX_EVAL_PIXELS, load_truth, person_free_crop, score_image
 
 CUTS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
@@ -37,15 +33,10 @@ def served_probability(segmenter: Segmenter, photo: Image.Image) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", nargs="?", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/people_segmentation"))
-    args = parser.parse_args()
-
-    segmenter = Segmenter(args.model, "cpu")
+    segmenter, samples = model_and_val_samples(__doc__)
     photo_scores = {cut: [] for cut in CUTS}
     crop_areas = {cut: [] for cut in CUTS}
-    for sample in dataset.validate(dataset.discover(args.data).val, "val"):
+    for sample in samples:
         photo = decode_image(sample.image.read_bytes(), MAX_EVAL_PIXELS)
         prob, truth = served_probability(segmenter, photo), load_truth(sample.mask)
         for cut in CUTS:

@@ -11,30 +11,20 @@ served alpha adds the refinement's few edge pixels).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
-from service import Segmenter
-from service.settings import DEFAULT_MODEL
+from scripts.dev_val import model_and_val_samples
 from service.subject import PERSON, coarse_grid
-from training import dataset
 from training.evaluate import FALSE_BLOB_SHARE, load_truth, person_free_crop
 
 THRESHOLDS = (0.0, 0.0005, 0.001, 0.002, 0.004, 0.006, 0.01)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", nargs="?", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/people_segmentation"))
-    args = parser.parse_args()
-
-    segmenter = Segmenter(args.model, "cpu")
+    segmenter, samples = model_and_val_samples(__doc__)
     photo_shares, true_shares, crop_shares, crop_areas = [], [], [], []
-    for sample in dataset.discover(args.data).val:
+    for sample in samples:
         photo = Image.open(sample.image).convert("RGB")
         photo_shares.append(float((coarse_grid(segmenter.predict_small(photo)) >= PERSON).mean()))
         true_shares.append(float((load_truth(sample.mask) >= 0.5).mean()))
