@@ -29,7 +29,8 @@ PEAK_CUTS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.98)
 def regions(grid: np.ndarray) -> list[tuple[np.ndarray, float]]:
     """The person regions of a 96 px map: (cells, peak probability) each."""
     labels, count = label_regions(grid >= PERSON)
-    return [(labels == k, float(grid[labels == k].max())) for k in range(1, count + 1)]
+    region_cells = (labels == k for k in range(1, count + 1))
+    return [(cells, float(grid[cells].max())) for cells in region_cells]
 
 
 def true_region_shares(grid: np.ndarray, truth: np.ndarray) -> list[tuple[float, float]]:
