@@ -90,10 +90,14 @@ def test_int8_refused_when_it_costs_too_much(shapes_dataset, monkeypatch):
 
 
 def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
-    from training.card import stamp
+    from service import __version__
+    from training.card import set_metadata, stamp
 
     model = tmp_path / "stamped.onnx"
-    model.write_bytes(tiny_onnx.read_bytes())
+    exported_before_the_bump = onnx.load(str(tiny_onnx))
+    meta = {p.key: p.value for p in exported_before_the_bump.metadata_props}
+    set_metadata(exported_before_the_bump, {**meta, "cutout.version": "0.0.1"})
+    onnx.save(exported_before_the_bump, str(model))
     evaluation = {"metrics": {"mean_iou": 0.5, "boundary_f": 0.25}, "split": "val", "refine": True}
     card = stamp(model, evaluation, {"note": "x"})
     meta = Segmenter(model, provider="cpu").info.metadata
@@ -102,6 +106,7 @@ def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
     )
     assert card["input_size"] == TINY_SIZE and card["note"] == "x" and card["precision"] == "fp32"
     assert meta["cutout.name"] == card["name"] == "stamped"
+    assert meta["cutout.version"] == card["version"] == __version__
 
 
 def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service import __version__
 from service.removal import MaskOptions, segment
 from service.segmenter import Segmenter
 from service.settings import DEFAULT_GPU_MODEL
@@ -53,6 +54,7 @@ def test_metadata_matches_the_card(segmenter):
     assert int(meta["cutout.input_size"]) == card["input_size"]
     assert meta["cutout.precision"] == card["precision"]
     assert meta["cutout.fit"] == card["fit"]
+    assert meta["cutout.version"] == card["version"] == __version__  # the release it ships in
     val = json.loads(meta["cutout.val_metrics"])
     assert val["mean_iou"] == pytest.approx(card["val_metrics"]["mean_iou"], abs=1e-9)
     text = CARD.read_text()
@@ -69,5 +71,6 @@ def test_the_cuda_file_is_the_same_model_in_fp16(segmenter):
         assert gpu[key] == cpu[key], key
     gpu_card = json.loads(DEFAULT_GPU_MODEL.with_suffix(".json").read_text())
     assert gpu_card["precision"] == "fp16" and gpu_card["name"] == gpu["cutout.name"] == DEFAULT_GPU_MODEL.stem
+    assert gpu["cutout.version"] == gpu_card["version"] == __version__
     assert json.loads(gpu["cutout.val_metrics"])["mean_iou"] == pytest.approx(gpu_card["val_metrics"]["mean_iou"], abs=1e-9)
     assert f"{gpu_card['val_metrics']['mean_iou']:.4f}" in CARD.read_text()

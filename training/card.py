@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from service import __version__
+
 
 def set_metadata(proto, entries: dict[str, str]) -> None:
     """Replace the ONNX file's metadata_props with `entries` (the one place metadata is written)."""
@@ -20,12 +22,14 @@ def set_metadata(proto, entries: dict[str, str]) -> None:
 def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict:
     """Write the evaluation's metrics into the model's metadata; return the card as a dict.
 
-    Stamping is the shipping step: the model takes the name of the file it ships as."""
+    Stamping is the shipping step: the model takes the name of the file it ships as, and the version of the release
+    it ships in (the export may have run before the version was bumped)."""
     import onnx
 
     proto = onnx.load(str(model_path))
     meta = {p.key: p.value for p in proto.metadata_props}
     meta["cutout.name"] = model_path.stem
+    meta["cutout.version"] = __version__
     metrics = {**evaluation["metrics"], "split": evaluation.get("split", "val"), "refine": evaluation.get("refine")}
     meta["cutout.val_metrics"] = json.dumps(metrics)
     set_metadata(proto, meta)
