@@ -23,6 +23,17 @@ TINY_SIZE = 64
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def int8_weight_range(model: Path) -> tuple[int, int]:
+    """Smallest and largest stored int8 weight of a quantized ONNX file (needs the onnx package)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(model))
+    weights = [numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    weights = [w for w in weights if w.any()]  # weight zero points are all 0
+    return min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
+
+
 def shapes_on_noise(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, np.ndarray]:
     """A noisy photo with one bright ellipse or rectangle: the mask is the shape (easy to learn)."""
     noise = rng.integers(0, 90, size=(height, width, 3), dtype=np.uint8)
