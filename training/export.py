@@ -200,8 +200,8 @@ def to_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
 
     Weights use 7 of their 8 bits (reduce_range) because CPUs without VNNI (plain AVX2, AVX-512 before
     VNNI) multiply uint8 by int8 in pairs summed into int16, which saturates with full-range weights:
-    the same file then scores lower on those CPUs than on the machine that exported it. With 7-bit
-    weights no pair sum can overflow, so every x86 CPU computes the same mask.
+    one file then scores lower on those CPUs than on CPUs with VNNI. With 7-bit weights no pair sum
+    can overflow, so every x86 CPU computes the same mask.
 
     Pre-processing and quantization write big scratch files: all of them stay in a temp directory.
     """
