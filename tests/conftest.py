@@ -23,6 +23,10 @@ TINY_SIZE = 64
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+# Without VNNI, x86 sums two uint8 x int8 products in int16: 2 * 255 * 64 still fits, 2 * 255 * 127 does not.
+INT8_WEIGHT_LIMIT = 64
+
+
 def int8_weight_range(model: Path) -> tuple[int, int]:
     """Smallest and largest stored int8 weight of a quantized ONNX file (needs the onnx package)."""
     import onnx

@@ -13,7 +13,7 @@ from service import __version__
 from service.removal import MaskOptions, segment
 from service.segmenter import Segmenter
 from service.settings import DEFAULT_GPU_MODEL
-from tests.conftest import ROOT, SHIPPED_MODEL, int8_weight_range, photo_mask
+from tests.conftest import INT8_WEIGHT_LIMIT, ROOT, SHIPPED_MODEL, int8_weight_range, photo_mask
 
 pytestmark = pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the default model has not been shipped yet")
 CARD = ROOT / "models" / "README.md"
@@ -64,9 +64,8 @@ def test_metadata_matches_the_card(segmenter):
 
 def test_the_cpu_file_computes_the_same_mask_with_or_without_vnni():
     pytest.importorskip("onnx", reason="reading the graph's weights needs the [train] extra")
-    # A CPU without VNNI sums two uint8 x int8 products in int16: 7-bit weights keep that sum in range.
     low, high = int8_weight_range(SHIPPED_MODEL)
-    assert -64 <= low < 0 < high <= 64
+    assert -INT8_WEIGHT_LIMIT <= low < 0 < high <= INT8_WEIGHT_LIMIT
 
 
 @pytest.mark.skipif(not DEFAULT_GPU_MODEL.exists(), reason="no CUDA file ships with this release")
