@@ -3,6 +3,7 @@
 #
 #   bash scripts/gpu_finetune.sh prepare            # here: gpu/train.npz and gpu/wheels (git-ignored)
 #   run tool, carry ["gpu"], command:  bash scripts/gpu_finetune.sh run   # there: ~8 minutes, weights in $OUT
+#   python -m training release-run models/cutout-person.weights.h5 --out RUN       # here: the config to import into
 #   python -m training import-weights FETCHED_DIR --config-from RUN --out NEW_RUN   # here, then export as usual
 #
 # The GPU machine reaches no network: Keras comes as wheels; PyTorch, numpy and Pillow are there already.

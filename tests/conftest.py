@@ -19,6 +19,7 @@ BACKBONE = SHARED / "weights" / "resnet50_imagenet_notop.h5"
 PHOTOS = Path(__file__).parent / "data" / "photos"  # a few real photos with their masks, shipped with the tests
 SHIPPED_MODEL = ROOT / "models" / "cutout-person.onnx"
 TINY_SIZE = 64
+TINY_EPOCHS = 3
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -83,11 +84,13 @@ def shapes_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, shapes_dataset) -> Path:
-    """A real (short) training run of the real architecture at 64 px, from scratch."""
+    """A real (short) training run of the real architecture at 64 px, from scratch, with the release recipe's
+    loss and schedule (Dice, warmup + cosine)."""
     from training.fit import fit
 
     out = tmp_path_factory.mktemp("run") / "tiny"
-    fit(tiny_config(shapes_dataset, out))
+    recipe = dict(loss="bce_dice", lr_schedule="cosine", warmup_steps=4)
+    fit(tiny_config(shapes_dataset, out, epochs=TINY_EPOCHS, steps_per_epoch=8, **recipe))
     return out
 
 

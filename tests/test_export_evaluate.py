@@ -138,14 +138,14 @@ def test_scale_averaging_export_is_the_mean_of_both_scales(tiny_run, tiny_onnx, 
     averaged = tmp_path / "scales.onnx"
     summary = export(tiny_run, averaged, scales=[TINY_SIZE, small])
     assert summary["parity_max_abs_diff"] <= 1e-4 and summary["tta"] == f"scale-average {TINY_SIZE}+{small}"
-    export(tiny_run, tmp_path / "small.onnx", size=small)
+    small_model, _ = load_trained_model(tiny_run, small)  # the same weights built for the small input
 
     def run(path, image):
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": image})[0]
 
     image = np.random.default_rng(3).uniform(0, 255, (1, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
     shrunk = tf.image.resize(image, (small, small)).numpy()
-    small_back = tf.image.resize(run(tmp_path / "small.onnx", shrunk), (TINY_SIZE, TINY_SIZE)).numpy()
+    small_back = tf.image.resize(small_model.predict(shrunk, verbose=0), (TINY_SIZE, TINY_SIZE)).numpy()
     expected = (run(tiny_onnx, image) + small_back) / 2  # tiny_onnx: the same run at full size, no averaging
     np.testing.assert_allclose(run(averaged, image), expected, atol=1e-4)
     assert Segmenter(averaged, provider="cpu").info.metadata["cutout.tta"] == f"scale-average {TINY_SIZE}+{small}"
@@ -170,3 +170,14 @@ def test_average_makes_a_run_whose_weights_are_the_mean(tiny_run, tmp_path):
         average_weights(tiny_run, [tiny_run, shifted], tmp_path / "bad", shares=[0.7, 0.7])
     with pytest.raises(ExportError, match="named"):
         average_weights(tiny_run, [tiny_run, tmp_path / "shifted.h5"], tmp_path / "bad")
+
+
+def test_a_run_that_records_no_dataset_needs_data_to_export(tiny_run, tmp_path):
+    from training.fit import FitConfig
+
+    config = FitConfig.load(tiny_run)
+    config.data = None  # as `release-run` writes it without --data
+    config.save(tmp_path)
+    with pytest.raises(ExportError, match="give --data"):
+        export(tmp_path, tmp_path / "never.onnx")
+    assert not (tmp_path / "never.onnx").exists()

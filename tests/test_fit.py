@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
-from tests.conftest import ROOT, tiny_config  # noqa: E402
+from tests.conftest import ROOT, TINY_EPOCHS, tiny_config  # noqa: E402
 from training.fit import FitConfig, fit  # noqa: E402
 
 
@@ -26,16 +26,14 @@ def test_run_directory_is_complete(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert {"iou", "pooled_iou", "precision", "recall", "f1"} <= metrics.keys()
     rows = history(tiny_run)
-    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert [r["epoch"] for r in rows] == [str(epoch) for epoch in range(TINY_EPOCHS)]
     # The final metrics are the best epoch's weights on the same (whole) val split.
     assert metrics["iou"] == pytest.approx(max(float(r["val_iou"]) for r in rows), abs=1e-4)
     assert {"val_iou", "learning_rate", "images_per_second", "peak_rss_mb"} <= rows[0].keys()
 
 
-def test_loss_goes_down_on_an_easy_set(tmp_path, shapes_dataset):
-    out = tmp_path / "learn"
-    fit(tiny_config(shapes_dataset, out, epochs=4, steps_per_epoch=8, loss="bce_dice", lr_schedule="cosine", warmup_steps=4))
-    losses = [float(r["loss"]) for r in history(out)]
+def test_loss_goes_down_on_an_easy_set(tiny_run):
+    losses = [float(r["loss"]) for r in history(tiny_run)]
     assert losses[-1] < 0.8 * losses[0], losses
 
 
@@ -43,14 +41,14 @@ def test_resume_continues_from_the_last_epoch_with_optimizer_state(tmp_path, tin
     run = tmp_path / "resumed"
     subprocess.run(["cp", "-r", str(tiny_run), str(run)], check=True)
     config = FitConfig.load(run)
-    config.out, config.epochs = str(run), 3
+    config.out, config.epochs = str(run), TINY_EPOCHS + 1
     fit(config, resume=True)
     rows = history(run)
-    assert [r["epoch"] for r in rows] == ["0", "1", "2"]  # nothing redone, one epoch added
+    assert [r["epoch"] for r in rows] == [str(epoch) for epoch in range(TINY_EPOCHS + 1)]  # nothing redone, one added
     state = json.loads((run / "state.json").read_text())
-    assert state["epoch"] == 3
+    assert state["epoch"] == TINY_EPOCHS + 1
     # The step counter went on from the checkpoint: the optimizer state was restored, not restarted.
-    assert state["optimizer_iterations"] == 3 * config.steps_per_epoch
+    assert state["optimizer_iterations"] == (TINY_EPOCHS + 1) * config.steps_per_epoch
 
 
 def test_a_new_run_refuses_to_overwrite(tiny_run):
@@ -190,3 +188,23 @@ def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, shapes_dataset):
     tuned.load_weights(out / "best.weights.h5")
     change = np.abs(tuned.get_layer("logits").kernel.numpy() - shipped_head).max()
     assert 0 < change < 1e-3  # one tiny step away from the shipped model, not from a fresh initialisation
+
+
+@pytest.mark.skipif(not SHIPPED_WEIGHTS.exists(), reason="the release's Keras weights are not in models/")
+def test_a_release_becomes_a_run_directory_on_a_fresh_clone(tmp_path, capsys):
+    """`training release-run`: the weights file + its card's training config, readable by export/average."""
+    from training.cli import main
+
+    out = tmp_path / "release"
+    assert main(["release-run", str(SHIPPED_WEIGHTS), "--out", str(out)]) == 0
+    card = json.loads((ROOT / "models" / "cutout-person.json").read_text())["training_config"]
+    config = FitConfig.load(out)
+    assert (config.size, config.loss, config.seed, config.data) == (card["size"], card["loss"], card["seed"], None)
+    assert fingerprints(stored_arrays(out / "best.weights.h5")) == fingerprints(stored_arrays(SHIPPED_WEIGHTS))
+
+    assert main(["release-run", str(SHIPPED_WEIGHTS), "--out", str(out)]) == 2  # never overwrites a run
+    assert "already exists" in capsys.readouterr().err
+    no_card = tmp_path / "lone.weights.h5"
+    no_card.write_bytes(SHIPPED_WEIGHTS.read_bytes())
+    assert main(["release-run", str(no_card), "--out", str(tmp_path / "other")]) == 2
+    assert "lone.json not found" in capsys.readouterr().err

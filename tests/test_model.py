@@ -9,7 +9,7 @@ pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 import keras  # noqa: E402
 
 from tests.conftest import BACKBONE, TINY_SIZE  # noqa: E402
-from training.model import CaffePreprocess, build_model  # noqa: E402
+from training.model import CaffePreprocess, ShiftedDilatedConv2D, build_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,39 @@ def test_local_imagenet_weights_load_into_the_encoder():
     ours = model.get_layer("conv1_conv").get_weights()[0]
     np.testing.assert_array_equal(ours, reference.get_layer("conv1_conv").get_weights()[0])
     assert np.abs(ours).sum() > 0
+
+
+@pytest.mark.parametrize("rate", [1, 6, 12, 18])
+def test_shifted_dilated_convolution_is_the_dilated_convolution_and_its_gradient(rate):
+    """On a 20 x 20 map (a 320 px input at stride 16) every tap of every ASPP rate reaches inside the map."""
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(rate).normal(size=(2, 20, 20, 8)).astype(np.float32))
+    plain = keras.layers.Conv2D(5, 3, padding="same", dilation_rate=rate, use_bias=False)
+    shifted = ShiftedDilatedConv2D(5, 3, padding="same", dilation_rate=rate, use_bias=False)
+    plain.build(x.shape)
+    shifted.build(x.shape)
+    shifted.set_weights(plain.get_weights())
+    gradients = []
+    for layer in (plain, shifted):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        gradients.append((y, *tape.gradient(loss, [x, layer.kernel])))
+    for ours, reference in zip(gradients[1], gradients[0], strict=True):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="'same' padding"):
+        ShiftedDilatedConv2D(5, 3, padding="valid", dilation_rate=rate)
+
+
+def test_training_and_export_builds_share_weights_files_and_compute_the_same(model, tmp_path):
+    trainable = build_model(TINY_SIZE, backbone_weights="none", for_training=True)
+    assert isinstance(trainable.get_layer("aspp_d6"), ShiftedDilatedConv2D)
+    assert type(model.get_layer("aspp_d6")) is keras.layers.Conv2D  # what ONNX exports as a native dilated Conv
+    trainable.set_weights([w + 0.01 for w in trainable.get_weights()])
+    trainable.save_weights(tmp_path / "trained.weights.h5")
+    exported = build_model(TINY_SIZE, backbone_weights="none")
+    exported.load_weights(tmp_path / "trained.weights.h5")
+    x = np.random.default_rng(2).uniform(0, 255, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    np.testing.assert_allclose(exported.predict(x, verbose=0), trainable.predict(x, verbose=0), atol=1e-5)

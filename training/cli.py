@@ -266,6 +266,21 @@ def _run_import_weights(args, parser) -> int:
     return 0
 
 
+def _add_release_run_parser(sub) -> None:
+    p = sub.add_parser("release-run", help="a run directory from a release's weights file and card (to re-export or build on)")
+    p.add_argument("weights", help="e.g. models/cutout-person.weights.h5")
+    p.add_argument("--card", help="the model card whose training_config the run takes (default: the .json beside WEIGHTS)")
+    p.add_argument("--data", help="dataset root recorded in the run's config (for `fit --resume` and the export check)")
+    p.add_argument("--out", required=True, help="new run directory, for `export`, `average` and `import-weights`")
+
+
+def _run_release_run(args, parser) -> int:
+    from training.export import release_run
+
+    print(json.dumps(release_run(args.weights, args.out, args.card, args.data), indent=2))
+    return 0
+
+
 def _add_card_parser(sub) -> None:
     p = sub.add_parser("card", help="stamp a model with its evaluation and write models/<name>.json")
     p.add_argument("model", type=Path)
@@ -292,6 +307,7 @@ COMMANDS = {
     "compare": (_add_compare_parser, _run_compare),
     "pack": (_add_pack_parser, _run_pack),
     "import-weights": (_add_import_weights_parser, _run_import_weights),
+    "release-run": (_add_release_run_parser, _run_release_run),
     "card": (_add_card_parser, _run_card),
 }
 
@@ -310,7 +326,7 @@ def _user_errors(command: str) -> tuple[type[Exception], ...]:
     from training.dataset import DatasetError
 
     errors: tuple[type[Exception], ...] = (DatasetError, FileNotFoundError, FileExistsError)
-    if command in ("export", "average", "import-weights"):
+    if command in ("export", "average", "import-weights", "release-run"):
         from training.export import ExportError
 
         errors += (ExportError,)

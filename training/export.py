@@ -245,7 +245,10 @@ def export(
     scales: model input sizes averaged inside the graph (default: just `size`).
     """
     run_dir, out = Path(run_dir), Path(out)
-    size = size or FitConfig.load(run_dir).size
+    recorded = FitConfig.load(run_dir)
+    if not (data or recorded.data):
+        raise ExportError(f"{run_dir} records no dataset: give --data (photos for the parity, calibration and int8 checks)")
+    size = size or recorded.size
     predict, config = build_predictor(run_dir, size, flip_tta, scales)
     tta = tta_description(flip_tta, scales or [size], size)
     splits = dataset.discover(data or config.data, config.val_fraction, config.seed)
@@ -373,6 +376,36 @@ def import_weights(base_run: str | Path, chunk_dir: str | Path, out_run: str | P
         raise ExportError(f"{chunk_dir}: {len(weights)} weights that do not match the model's {len(expected)}")
     _write_run(model, config, weights, out_run)
     return {"out": str(out_run), "weights": len(weights), "from": str(chunk_dir)}
+
+
+def release_run(weights: str | Path, out_run: str | Path, card: str | Path | None = None, data: str | None = None) -> dict:
+    """A run directory from a release: its Keras weights file and the training config its card records
+    (default: the `.json` beside the weights). `export`, `average --config-from` and `import-weights
+    --config-from` read it as any run, so a fresh clone can re-export a release or build on it."""
+    import dataclasses
+
+    import keras
+
+    from training.model import build_model
+
+    weights, out_run = Path(weights), Path(out_run)
+    card = Path(card) if card else weights.with_name(weights.name.removesuffix(".weights.h5") + ".json")
+    if out_run.exists():
+        raise FileExistsError(f"{out_run} already exists")
+    for path in (weights, card):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found")
+    recorded = json.loads(card.read_text()).get("training_config")
+    if not isinstance(recorded, dict):
+        raise ExportError(f"{card} records no training_config: not a model card written by `training card`")
+    known = {field.name for field in dataclasses.fields(FitConfig)}
+    config = FitConfig(**{k: v for k, v in recorded.items() if k in known and k not in ("data", "out")})
+    config.data, config.out = data, str(out_run)
+    keras.mixed_precision.set_global_policy("float32")
+    model = build_model(config.size, backbone_weights=None)
+    model.load_weights(weights)
+    _write_run(model, config, model.get_weights(), out_run)
+    return {"out": str(out_run), "weights": str(weights), "card": str(card)}
 
 
 def _write_run(model, config: FitConfig, weights: list, out_run: Path) -> None:

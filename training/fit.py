@@ -175,7 +175,7 @@ def _model(config: FitConfig, state: dict, run_dir: Path, steps_per_epoch: int) 
     with make_strategy(config.strategy).scope():
         # Whole-model weights (a file or a run) hold the encoder too: no ImageNet file needed then.
         backbone_weights = "none" if config.init_from else config.backbone_weights
-        model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder)
+        model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder, for_training=True)
         if config.init_from and not state:
             model.load_weights(initial_weights_path(config.init_from))
         model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=LOSSES[config.loss], metrics=all_metrics())
