@@ -33,8 +33,8 @@ class CaffePreprocess(layers.Layer):
 class ShiftedDilatedConv2D(layers.Conv2D):
     """A dilated Conv2D ("same", stride 1) computed as a sum of shifted 1x1 products: the same function and
     weights as layers.Conv2D, but its gradient is plain matrix products. TensorFlow's CPU kernels take a dilated
-    convolution's gradient through space-to-batch, padding every small block; on the ASPP's feature map that
-    made the whole model's training step about 5x slower at 64 px and 1.3x at 320 px (`training benchmark`).
+    convolution's gradient through space-to-batch, padding every small block, which made the ASPP's gradient a
+    large share of a training step (the README's training section has the `training benchmark` figures).
     Taps that fall wholly outside the map only ever see the zero padding and are left out.
 
     Keras keys a weights file by class name and order, not by layer name; the class is renamed below so that
