@@ -76,7 +76,11 @@ class FitConfig:
     @classmethod
     def load(cls, run_dir: Path) -> FitConfig:
         """A run's saved options; options added since the run was made take their defaults."""
-        saved = json.loads((Path(run_dir) / "config.json").read_text())
+        return cls.from_saved(json.loads((Path(run_dir) / "config.json").read_text()))
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> FitConfig:
+        """Options saved by a run or recorded in a model card; unknown keys are dropped, missing ones default."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in saved.items() if k in known})
 

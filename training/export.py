@@ -382,8 +382,6 @@ def release_run(weights: str | Path, out_run: str | Path, card: str | Path | Non
     """A run directory from a release: its Keras weights file and the training config its card records
     (default: the `.json` beside the weights). `export`, `average --config-from` and `import-weights
     --config-from` read it as any run, so a fresh clone can re-export a release or build on it."""
-    import dataclasses
-
     import keras
 
     from training.model import build_model
@@ -398,9 +396,7 @@ def release_run(weights: str | Path, out_run: str | Path, card: str | Path | Non
     recorded = json.loads(card.read_text()).get("training_config")
     if not isinstance(recorded, dict):
         raise ExportError(f"{card} records no training_config: not a model card written by `training card`")
-    known = {field.name for field in dataclasses.fields(FitConfig)}
-    config = FitConfig(**{k: v for k, v in recorded.items() if k in known and k not in ("data", "out")})
-    config.data, config.out = data, str(out_run)
+    config = FitConfig.from_saved({**recorded, "data": data, "out": str(out_run)})
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(config.size, backbone_weights=None)
     model.load_weights(weights)
