@@ -36,5 +36,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check service training tests scripts
 	$(BIN)/ruff format --check service training tests scripts
 
+# Two workers, each given whole test files: most of a TensorFlow test is single-threaded tracing, so the
+# second uses the idle core; the tiny training run both need is built once (tests/conftest.py, built_once).
 test: $(VENV)/.dev browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile

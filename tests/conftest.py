@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +79,22 @@ def make_dataset(root: Path, count: int = 24, layout: str = "kaggle", mask_scale
     return root
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
+    """What build(folder) makes, once per test session. Under pytest-xdist (`make test` runs two workers)
+    each worker has its own session fixtures: the first to get here builds in the folder the workers
+    share, the other waits for the lock and reuses it, so the tiny model is trained once, not twice."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, above every worker's own folder
+    record = shared / f"{name}.path"
+    with FileLock(shared / f"{name}.lock"):
+        if not record.exists():  # a worker whose build failed wrote no record: this one builds afresh
+            record.write_text(str(build(Path(tempfile.mkdtemp(prefix=name, dir=shared)))))
+        return Path(record.read_text())
+
+
 @pytest.fixture(scope="session")
 def shapes_dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("shapes"), count=32)
@@ -88,10 +106,12 @@ def tiny_run(tmp_path_factory, shapes_dataset) -> Path:
     loss and schedule (Dice, warmup + cosine)."""
     from training.fit import fit
 
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    recipe = dict(loss="bce_dice", lr_schedule="cosine", warmup_steps=4)
-    fit(tiny_config(shapes_dataset, out, epochs=TINY_EPOCHS, steps_per_epoch=8, **recipe))
-    return out
+    def train(folder: Path) -> Path:
+        recipe = dict(loss="bce_dice", lr_schedule="cosine", warmup_steps=4)
+        fit(tiny_config(shapes_dataset, folder / "tiny", epochs=TINY_EPOCHS, steps_per_epoch=8, **recipe))
+        return folder / "tiny"
+
+    return built_once(tmp_path_factory, "tiny_run", train)
 
 
 def tiny_config(data: Path, out: Path, **overrides):
@@ -107,9 +127,11 @@ def tiny_onnx(tmp_path_factory, tiny_run) -> Path:
     """The tiny run exported by the project's export code (fp32, with parity check and metadata)."""
     from training.export import export
 
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    export(tiny_run, out)
-    return out
+    def export_fp32(folder: Path) -> Path:
+        export(tiny_run, folder / "tiny.onnx")
+        return folder / "tiny.onnx"
+
+    return built_once(tmp_path_factory, "tiny_onnx", export_fp32)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 from service import segmenter as segmenter_module
 from service.segmenter import ModelLoadError, open_segmenter
 from service.settings import DEFAULT_GPU_MODEL, DEFAULT_MODEL, Settings
-from tests.conftest import TINY_SIZE
+from tests.conftest import TINY_SIZE, built_once
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,11 @@ def fp16_onnx(tmp_path_factory, tiny_run) -> Path:
     pytest.importorskip("tensorflow", reason="exporting needs the [train] extra")
     from training.export import export
 
-    out = tmp_path_factory.mktemp("fp16") / "tiny-fp16.onnx"
-    export(tiny_run, out, precision="fp16")
-    return out
+    def export_fp16(folder: Path) -> Path:
+        export(tiny_run, folder / "tiny-fp16.onnx", precision="fp16")
+        return folder / "tiny-fp16.onnx"
+
+    return built_once(tmp_path_factory, "fp16_onnx", export_fp16)
 
 
 def test_fp16_file_keeps_float32_io_halves_the_bytes_and_agrees_with_fp32(fp16_onnx, tiny_onnx):
