@@ -26,13 +26,36 @@ def _run_fit(args, parser) -> int:
     if args.resume:
         config = config_from_args(args, FitConfig.load(Path(args.resume)))
         config.out = args.resume
-        metrics = fit(config, resume=True)
     else:
         config = config_from_args(args)
         if not config.data or not config.out:
             parser.error("fit needs --data and --out (or --resume RUN_DIR)")
-        metrics = fit(config)
+    if config.hard_negative_fraction and not config.hard_negatives:
+        parser.error("--hard-negative-fraction needs --hard-negatives FILE (made by `python -m training mine-negatives`)")
+    metrics = fit(config, resume=bool(args.resume))
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _add_mine_negatives_parser(sub) -> None:
+    p = sub.add_parser(
+        "mine-negatives", help="find the training photos' person-free squares where a model still finds a person (for fit)"
+    )
+    p.add_argument("model", help="an exported ONNX model, e.g. models/cutout-person.onnx")
+    p.add_argument("--data", required=True, help="dataset root (its training split is mined)")
+    p.add_argument("--out", required=True, help="JSON file to write, for fit --hard-negatives")
+    p.add_argument("--limit", type=int, help="mine the first N training photos only")
+
+
+def _run_mine_negatives(args, parser) -> int:
+    from service.segmenter import Segmenter
+    from training import dataset, hard_negatives
+
+    if not Path(args.model).is_file():
+        raise FileNotFoundError(f"no model file {args.model}")
+    samples = dataset.load_splits(args.data).train[: args.limit]
+    records = hard_negatives.mine(Segmenter(args.model, "cpu"), samples)
+    print(json.dumps(hard_negatives.write(records, args.model, args.out), indent=2))
     return 0
 
 
@@ -298,6 +321,7 @@ def _run_card(args, parser) -> int:
 
 COMMANDS = {
     "fit": (_add_fit_parser, _run_fit),
+    "mine-negatives": (_add_mine_negatives_parser, _run_mine_negatives),
     "export": (_add_export_parser, _run_export),
     "evaluate": (_add_evaluate_parser, _run_evaluate),
     "benchmark": (_add_benchmark_parser, _run_benchmark),

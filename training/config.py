@@ -65,6 +65,10 @@ class FitConfig:
     negative_fraction: float = option(
         0.0, "share of training crops taken from person-free regions of the photos (empty masks): teaches 'no person here'"
     )
+    hard_negatives: str | None = option(
+        None, "a `mine-negatives` file: person-free squares of the training photos where a model still finds a person"
+    )
+    hard_negative_fraction: float = option(0.0, "share of training crops drawn from those squares (needs --hard-negatives)")
     zoom_out_fraction: float = option(0.0, "share of training crops zoomed out up to 1.8x (people small in the frame)")
     val_fraction: float = option(0.1, "validation share for a plain images/ + masks/ folder")
     skip_bad: bool = option(False, "drop unusable samples (counted) instead of stopping", flag=True)

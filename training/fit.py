@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from training import dataset, person_free
+from training import dataset, hard_negatives, person_free
 from training.config import FitConfig
 from training.metrics import LOSSES, all_metrics
 from training.model import build_model
@@ -156,6 +156,7 @@ def _open_run(config: FitConfig, resume: bool) -> tuple[Path, dict]:
 
 def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
     val_samples = splits.val[: config.val_limit] if config.val_limit else splits.val
+    hard = hard_negatives.hard_squares(config.hard_negatives, splits.train) if config.hard_negative_fraction else None
     train_ds = make_dataset(
         splits.train,
         config.size,
@@ -166,6 +167,8 @@ def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
         person_free_boxes=person_free.training_boxes([s.mask for s in splits.train]) if config.negative_fraction else None,
         negative_fraction=config.negative_fraction,
         zoom_out_fraction=config.zoom_out_fraction,
+        hard_negatives=hard,
+        hard_negative_fraction=config.hard_negative_fraction,
     )
     return train_ds, make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
 

@@ -128,6 +128,38 @@ def augment(
     return tf.clip_by_value(unit, 0.0, 1.0) * 255.0, tf.clip_by_value(mask, 0.0, 1.0)
 
 
+def _augmented_stream(
+    samples: list[Sample],
+    boxes: list[tuple[float, float, float, float]],
+    size: int,
+    fit_mode: str,
+    seed: int,
+    negative_fraction: float,
+    zoom_out_fraction: float,
+) -> tf.data.Dataset:
+    """Unbatched augmented (image, mask) pairs of `samples`, shuffled, forever."""
+    paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
+    ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda i, m: fit_to_square(i, m, round(size * CACHE_MARGIN), fit_mode), num_parallel_calls=AUTOTUNE)
+    # uint8 halves the cache; augmentation works in float.
+    ds = ds.map(lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE)
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(tf.constant(boxes, tf.float32)))).cache()
+    ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
+    counter = tf.data.Dataset.counter()
+    return tf.data.Dataset.zip((ds, counter)).map(
+        lambda item, n: augment(
+            tf.cast(item[0][0], tf.float32),
+            item[0][1],
+            size,
+            tf.stack([tf.cast(seed, tf.int64), n]),
+            person_free=item[1],
+            negative_fraction=negative_fraction,
+            zoom_out_fraction=zoom_out_fraction,
+        ),
+        num_parallel_calls=AUTOTUNE,
+    )
+
+
 def make_dataset(
     samples: list[Sample],
     size: int,
@@ -138,34 +170,25 @@ def make_dataset(
     person_free_boxes: list[tuple[float, float, float, float]] | None = None,
     negative_fraction: float = 0.0,
     zoom_out_fraction: float = 0.0,
+    hard_negatives: tuple[list[Sample], list[tuple[float, float, float, float]]] | None = None,
+    hard_negative_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0..255, float32 mask 0..1). Training streams repeat forever, shuffled.
 
     person_free_boxes: one per sample (see training.person_free), for negative_fraction > 0.
+    hard_negatives: (samples, their person-free boxes) (see training.hard_negatives): hard_negative_fraction
+    of the crops are drawn from these boxes alone, on top of negative_fraction.
     """
-    paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
-    cached_size = round(size * CACHE_MARGIN) if training else size
-    ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
-    ds = ds.map(lambda i, m: fit_to_square(i, m, cached_size, fit_mode), num_parallel_calls=AUTOTUNE)
-    if training:
-        boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
-        # uint8 halves the cache; augmentation works in float.
-        ds = ds.map(lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE)
-        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(tf.constant(boxes, tf.float32)))).cache()
-        ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
-        counter = tf.data.Dataset.counter()
-        ds = tf.data.Dataset.zip((ds, counter)).map(
-            lambda item, n: augment(
-                tf.cast(item[0][0], tf.float32),
-                item[0][1],
-                size,
-                tf.stack([tf.cast(seed, tf.int64), n]),
-                person_free=item[1],
-                negative_fraction=negative_fraction,
-                zoom_out_fraction=zoom_out_fraction,
-            ),
-            num_parallel_calls=AUTOTUNE,
+    if not training:
+        paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
+        ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda i, m: fit_to_square(i, m, size, fit_mode), num_parallel_calls=AUTOTUNE).cache()
+        return ds.batch(batch_size).prefetch(AUTOTUNE)
+    boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
+    ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction)
+    if hard_negatives and hard_negative_fraction > 0:
+        hard = _augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0)
+        ds = tf.data.Dataset.sample_from_datasets(
+            [ds, hard], weights=[1 - hard_negative_fraction, hard_negative_fraction], seed=seed
         )
-    else:
-        ds = ds.cache()
-    return ds.batch(batch_size, drop_remainder=training).prefetch(AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
