@@ -32,13 +32,12 @@ from service.removal import CutoutOptions, render_cutout, segment
 from service.segmenter import Segmenter
 from service.subject import coarse_grid, label_regions
 from training import dataset, edges
-from training.person_free import largest_person_free_square
+from training.person_free import FALSE_BLOB_SHARE, largest_person_free_square
 from training.scores import THRESHOLD, confusion_counts, scores_from_counts, spearman
 
 BOUNDARY_TOLERANCE_PX = 2
 MAX_EVAL_PIXELS = 100_000_000
 NO_PERSON_MIN_SIDE, NO_PERSON_MARGIN = 224, 12
-FALSE_BLOB_SHARE = 0.005  # a crop "has a false blob" when more than this share of it is served as person
 PARTS = ("photos", "screens", "no_person", "main_subject")
 
 

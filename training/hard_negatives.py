@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from training import dataset
-from training.evaluate import FALSE_BLOB_SHARE  # a square is hard when the "no person" report would count a blob
-from training.person_free import training_box
+
+# A square is hard when the "no person" report (training.evaluate) would count a blob in it.
+from training.person_free import FALSE_BLOB_SHARE, training_box
 
 PERSON_PROBABILITY = 0.5
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+FALSE_BLOB_SHARE = 0.005  # a person-free square "has a false blob" when more than this share of it is called person
+
 
 def _summed_area(person: np.ndarray) -> np.ndarray:
     table = np.zeros((person.shape[0] + 1, person.shape[1] + 1), np.int64)

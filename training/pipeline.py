@@ -128,6 +128,13 @@ def augment(
     return tf.clip_by_value(unit, 0.0, 1.0) * 255.0, tf.clip_by_value(mask, 0.0, 1.0)
 
 
+def _fitted_pairs(samples: list[Sample], side: int, fit_mode: str) -> tf.data.Dataset:
+    """Each sample's photo and mask, decoded and fitted to a side x side square."""
+    paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
+    ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
+    return ds.map(lambda i, m: fit_to_square(i, m, side, fit_mode), num_parallel_calls=AUTOTUNE)
+
+
 def _augmented_stream(
     samples: list[Sample],
     boxes: list[tuple[float, float, float, float]],
@@ -138,11 +145,10 @@ def _augmented_stream(
     zoom_out_fraction: float,
 ) -> tf.data.Dataset:
     """Unbatched augmented (image, mask) pairs of `samples`, shuffled, forever."""
-    paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
-    ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
-    ds = ds.map(lambda i, m: fit_to_square(i, m, round(size * CACHE_MARGIN), fit_mode), num_parallel_calls=AUTOTUNE)
     # uint8 halves the cache; augmentation works in float.
-    ds = ds.map(lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE)
+    ds = _fitted_pairs(samples, round(size * CACHE_MARGIN), fit_mode).map(
+        lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE
+    )
     ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(tf.constant(boxes, tf.float32)))).cache()
     ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
     counter = tf.data.Dataset.counter()
@@ -180,10 +186,7 @@ def make_dataset(
     of the crops are drawn from these boxes alone, on top of negative_fraction.
     """
     if not training:
-        paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
-        ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
-        ds = ds.map(lambda i, m: fit_to_square(i, m, size, fit_mode), num_parallel_calls=AUTOTUNE).cache()
-        return ds.batch(batch_size).prefetch(AUTOTUNE)
+        return _fitted_pairs(samples, size, fit_mode).cache().batch(batch_size).prefetch(AUTOTUNE)
     boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
     ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction)
     if hard_negatives and hard_negative_fraction > 0:
