@@ -32,16 +32,16 @@ def stored_arrays(path):
 @pytest.mark.skipif(not SHIPPED_WEIGHTS.exists(), reason="the release's Keras weights are not in models/")
 def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, shapes_dataset):
     """`fit --init-from models/cutout-person.weights.h5` on a fresh machine: no ImageNet file, the file's weights."""
+    from training.fit import build_starting_model
     from training.model import build_model
-
-    model = build_model(64, backbone_weights="none")
-    model.load_weights(SHIPPED_WEIGHTS)
-    assert fingerprints(w.numpy() for w in model.weights) == fingerprints(stored_arrays(SHIPPED_WEIGHTS))
-    shipped_head = model.get_layer("logits").kernel.numpy()
 
     out = tmp_path / "tuned"
     # backbone_weights="imagenet" would need a download here: with --init-from it must not be used.
     config = tiny_config(shapes_dataset, out, init_from=str(SHIPPED_WEIGHTS), backbone_weights="imagenet")
+    model = build_starting_model(config)  # what fit and benchmark start from
+    assert fingerprints(w.numpy() for w in model.weights) == fingerprints(stored_arrays(SHIPPED_WEIGHTS))
+    shipped_head = model.get_layer("logits").kernel.numpy()
+
     config.epochs, config.steps_per_epoch, config.lr = 1, 1, 1e-6
     fit(config)
     tuned = build_model(64, backbone_weights="none")

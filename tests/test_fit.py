@@ -118,8 +118,8 @@ def test_benchmark_tells_a_slow_input_pipeline(shapes_dataset, monkeypatch):
 
     import training.benchmark as benchmark_module
 
-    def small_model(size, *args, **kwargs):  # the arithmetic under test does not need ResNet-50
-        inputs = keras.Input((size, size, 3))
+    def small_model(config):  # the arithmetic under test does not need ResNet-50
+        inputs = keras.Input((config.size, config.size, 3))
         return keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inputs))
 
     real_pipeline = benchmark_module.make_dataset
@@ -129,7 +129,7 @@ def test_benchmark_tells_a_slow_input_pipeline(shapes_dataset, monkeypatch):
             time.sleep(0.05)  # 50 ms per batch of input work that the synthetic tensors do not have
             yield batch
 
-    monkeypatch.setattr(benchmark_module, "build_model", small_model)
+    monkeypatch.setattr(benchmark_module, "build_starting_model", small_model)
     monkeypatch.setattr(benchmark_module, "make_dataset", slow_pipeline)
     config = FitConfig(data=str(shapes_dataset), out="", size=32, batch_size=4, backbone_weights="none")
     result = benchmark_module.benchmark(config, steps=4, warmup=1, samples=8)

@@ -11,9 +11,8 @@ import keras
 import numpy as np
 
 from training import dataset
-from training.fit import FitConfig, make_optimizer, peak_rss_mb
+from training.fit import FitConfig, build_starting_model, make_optimizer, peak_rss_mb
 from training.metrics import LOSSES
-from training.model import build_model
 from training.pipeline import make_dataset
 
 
@@ -30,7 +29,7 @@ def _timed_steps(model, batches, warmup: int, steps: int) -> float:
 def benchmark(config: FitConfig, steps: int = 10, warmup: int = 3, samples: int = 256) -> dict:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if config.mixed_precision == "bfloat16" else "float32")
     train = dataset.validate(dataset.discover(config.data).train[:samples], "train")
-    model = build_model(config.size, config.backbone_weights, config.fine_tune_from, config.freeze_encoder, for_training=True)
+    model = build_starting_model(config)
     model.compile(optimizer=make_optimizer(config, 100), loss=LOSSES[config.loss])
 
     real = iter(make_dataset(train, config.size, config.batch_size, config.fit_mode, training=True, seed=config.seed))

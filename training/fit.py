@@ -140,6 +140,16 @@ def initial_weights_path(init_from: str) -> Path:
     return path / "best.weights.h5" if path.is_dir() else path
 
 
+def build_starting_model(config: FitConfig, load_init: bool = True) -> keras.Model:
+    """The uncompiled training model, from ImageNet (or none) or from --init-from weights."""
+    # Whole-model weights (a file or a run) hold the encoder too: no ImageNet file needed then.
+    backbone_weights = "none" if config.init_from else config.backbone_weights
+    model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder, for_training=True)
+    if config.init_from and load_init:
+        model.load_weights(initial_weights_path(config.init_from))
+    return model
+
+
 # ---- the run -----------------------------------------------------------------------------------------
 def _open_run(config: FitConfig, resume: bool) -> tuple[Path, dict]:
     """The run folder and its saved state ({} for a new run)."""
@@ -176,11 +186,7 @@ def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
 def _model(config: FitConfig, state: dict, run_dir: Path, steps_per_epoch: int) -> keras.Model:
     """The compiled model: from scratch / ImageNet, from --init-from weights, or where a resumed run stopped."""
     with make_strategy(config.strategy).scope():
-        # Whole-model weights (a file or a run) hold the encoder too: no ImageNet file needed then.
-        backbone_weights = "none" if config.init_from else config.backbone_weights
-        model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder, for_training=True)
-        if config.init_from and not state:
-            model.load_weights(initial_weights_path(config.init_from))
+        model = build_starting_model(config, load_init=not state)
         model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=LOSSES[config.loss], metrics=all_metrics())
         if state:
             # A built optimizer makes load_weights restore its moments and step count too.
