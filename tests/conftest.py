@@ -79,6 +79,18 @@ def make_dataset(root: Path, count: int = 24, layout: str = "kaggle", mask_scale
     return root
 
 
+def kaggle_layout(root: Path, pictures: dict[str, tuple[Image.Image, np.ndarray]]) -> Path:
+    """A dataset in the Kaggle layout from named (photo, 0/1 mask) pairs; all train, the first also val."""
+    for folder in ("images", "masks", "segmentation"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for stem, (picture, mask) in pictures.items():
+        picture.save(root / "images" / f"{stem}.jpg", quality=95)
+        Image.fromarray(mask.astype(np.uint8)).save(root / "masks" / f"{stem}.png")
+    (root / "segmentation" / "train.txt").write_text("\n".join(pictures) + "\n")
+    (root / "segmentation" / "val.txt").write_text(next(iter(pictures)) + "\n")
+    return root
+
+
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
     """What build(folder) makes, once per test session. Under pytest-xdist (`make test` runs two workers)
     each worker has its own session fixtures: the first to get here builds in the folder the workers

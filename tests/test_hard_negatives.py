@@ -9,22 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import PHOTOS, SHIPPED_MODEL, make_dataset
+from tests.conftest import PHOTOS, SHIPPED_MODEL, kaggle_layout, make_dataset
 from training import dataset, hard_negatives
 from training.cli import main
 
 PERSON_PHOTO = PHOTOS / "pexels-photo-665321.jpg"  # a person across the middle 70% of the photo
-
-
-def kaggle_layout(root, pictures: dict[str, tuple[Image.Image, np.ndarray]]):
-    for folder in ("images", "masks", "segmentation"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for stem, (picture, mask) in pictures.items():
-        picture.save(root / "images" / f"{stem}.jpg", quality=95)
-        Image.fromarray(mask.astype(np.uint8)).save(root / "masks" / f"{stem}.png")
-    (root / "segmentation" / "train.txt").write_text("\n".join(pictures) + "\n")
-    (root / "segmentation" / "val.txt").write_text(next(iter(pictures)) + "\n")
-    return root
 
 
 def edge_strip_mask(width: int, height: int) -> np.ndarray:

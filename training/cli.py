@@ -32,30 +32,45 @@ def _run_fit(args, parser) -> int:
             parser.error("fit needs --data and --out (or --resume RUN_DIR)")
     if config.hard_negative_fraction and not config.hard_negatives:
         parser.error("--hard-negative-fraction needs --hard-negatives FILE (made by `python -m training mine-negatives`)")
+    if config.hard_photo_fraction and not config.hard_photos:
+        parser.error("--hard-photo-fraction needs --hard-photos FILE (made by `python -m training mine-photos`)")
     metrics = fit(config, resume=bool(args.resume))
     print(json.dumps(metrics, indent=2))
     return 0
 
 
-def _add_mine_negatives_parser(sub) -> None:
-    p = sub.add_parser(
-        "mine-negatives", help="find the training photos' person-free squares where a model still finds a person (for fit)"
-    )
+# Each mining command: its module in training, what it finds, and the `fit` option its file feeds.
+MINERS = {
+    "mine-negatives": (
+        "hard_negatives",
+        "find the training photos' person-free squares where a model still finds a person",
+        "--hard-negatives",
+    ),
+    "mine-photos": ("hard_photos", "score a model on every training photo; the low ones are the hard photos", "--hard-photos"),
+}
+
+
+def _add_mine_parser(sub, command: str) -> None:
+    _, help_text, fit_option = MINERS[command]
+    p = sub.add_parser(command, help=f"{help_text} (for fit {fit_option})")
     p.add_argument("model", help="an exported ONNX model, e.g. models/cutout-person.onnx")
     p.add_argument("--data", required=True, help="dataset root (its training split is mined)")
-    p.add_argument("--out", required=True, help="JSON file to write, for fit --hard-negatives")
+    p.add_argument("--out", required=True, help=f"JSON file to write, for fit {fit_option}")
     p.add_argument("--limit", type=int, help="mine the first N training photos only")
 
 
-def _run_mine_negatives(args, parser) -> int:
-    from service.segmenter import Segmenter
-    from training import dataset, hard_negatives
+def _run_mine(args, parser) -> int:
+    import importlib
 
+    from service.segmenter import Segmenter
+    from training import dataset
+
+    miner = importlib.import_module(f"training.{MINERS[args.command][0]}")
     if not Path(args.model).is_file():
         raise FileNotFoundError(f"no model file {args.model}")
     samples = dataset.load_splits(args.data).train[: args.limit]
-    records = hard_negatives.mine(Segmenter(args.model, "cpu"), samples)
-    print(json.dumps(hard_negatives.write(records, args.model, args.out), indent=2))
+    records = miner.mine(Segmenter(args.model, "cpu"), samples)
+    print(json.dumps(miner.write(records, args.model, args.out), indent=2))
     return 0
 
 
@@ -321,7 +336,8 @@ def _run_card(args, parser) -> int:
 
 COMMANDS = {
     "fit": (_add_fit_parser, _run_fit),
-    "mine-negatives": (_add_mine_negatives_parser, _run_mine_negatives),
+    "mine-negatives": (lambda sub: _add_mine_parser(sub, "mine-negatives"), _run_mine),
+    "mine-photos": (lambda sub: _add_mine_parser(sub, "mine-photos"), _run_mine),
     "export": (_add_export_parser, _run_export),
     "evaluate": (_add_evaluate_parser, _run_evaluate),
     "benchmark": (_add_benchmark_parser, _run_benchmark),

@@ -69,6 +69,10 @@ class FitConfig:
         None, "a `mine-negatives` file: person-free squares of the training photos where a model still finds a person"
     )
     hard_negative_fraction: float = option(0.0, "share of training crops drawn from those squares (needs --hard-negatives)")
+    hard_photos: str | None = option(
+        None, "a `mine-photos` file: each training photo's IoU under a model; the low ones are the hard photos"
+    )
+    hard_photo_fraction: float = option(0.0, "share of training crops drawn from the hard photos (needs --hard-photos)")
     zoom_out_fraction: float = option(0.0, "share of training crops zoomed out up to 1.8x (people small in the frame)")
     val_fraction: float = option(0.1, "validation share for a plain images/ + masks/ folder")
     skip_bad: bool = option(False, "drop unusable samples (counted) instead of stopping", flag=True)

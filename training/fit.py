@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from training import dataset, hard_negatives, person_free
+from training import dataset, hard_negatives, hard_photos, person_free
 from training.config import FitConfig
 from training.metrics import LOSSES, all_metrics
 from training.model import build_model
@@ -179,6 +179,8 @@ def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
         zoom_out_fraction=config.zoom_out_fraction,
         hard_negatives=hard,
         hard_negative_fraction=config.hard_negative_fraction,
+        hard_photos=hard_photos.hard_photos(config.hard_photos, splits.train) if config.hard_photo_fraction else None,
+        hard_photo_fraction=config.hard_photo_fraction,
     )
     return train_ds, make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
 

@@ -178,20 +178,29 @@ def make_dataset(
     zoom_out_fraction: float = 0.0,
     hard_negatives: tuple[list[Sample], list[tuple[float, float, float, float]]] | None = None,
     hard_negative_fraction: float = 0.0,
+    hard_photos: list[Sample] | None = None,
+    hard_photo_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0..255, float32 mask 0..1). Training streams repeat forever, shuffled.
 
     person_free_boxes: one per sample (see training.person_free), for negative_fraction > 0.
     hard_negatives: (samples, their person-free boxes) (see training.hard_negatives): hard_negative_fraction
     of the crops are drawn from these boxes alone, on top of negative_fraction.
+    hard_photos: photos a model still gets wrong (see training.hard_photos): hard_photo_fraction of the crops
+    are drawn from them, augmented like any photo.
     """
     if not training:
         return _fitted_pairs(samples, size, fit_mode).cache().batch(batch_size).prefetch(AUTOTUNE)
     boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
-    ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction)
+    streams = [(_augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction), 1.0)]
     if hard_negatives and hard_negative_fraction > 0:
-        hard = _augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0)
-        ds = tf.data.Dataset.sample_from_datasets(
-            [ds, hard], weights=[1 - hard_negative_fraction, hard_negative_fraction], seed=seed
-        )
+        streams.append((_augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0), hard_negative_fraction))
+    if hard_photos and hard_photo_fraction > 0:
+        no_boxes = [(0.0, 0.0, 0.0, 0.0)] * len(hard_photos)
+        hard = _augmented_stream(hard_photos, no_boxes, size, fit_mode, seed + 2, 0.0, zoom_out_fraction)
+        streams.append((hard, hard_photo_fraction))
+    if len(streams) == 1:
+        return streams[0][0].batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    weights = [1.0 - sum(w for _, w in streams[1:])] + [w for _, w in streams[1:]]
+    ds = tf.data.Dataset.sample_from_datasets([s for s, _ in streams], weights=weights, seed=seed)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
