@@ -72,12 +72,23 @@ def test_hard_photo_crops_are_drawn_from_the_mined_photos(tmp_path):
     assert 0.3 < person_share(0.5) < 0.9
 
 
-def test_fit_refuses_a_hard_photo_fraction_without_a_mined_file(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--hard-photo-fraction", "0.1"], "--hard-photos FILE"),
+        (
+            ["--hard-photos", "p.json", "--hard-photo-fraction", "0.6"]
+            + ["--hard-negatives", "n.json", "--hard-negative-fraction", "0.4"],
+            "must leave the photos' own crops a share",
+        ),
+    ],
+)
+def test_fit_refuses_hard_photo_options_it_cannot_use(tmp_path, capsys, options, message):
     shutil.rmtree(tmp_path, ignore_errors=True)
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--hard-photo-fraction", "0.1"])
+        main(["fit", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), *options])
     assert exit_info.value.code == 2
-    assert "--hard-photos FILE" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

@@ -34,6 +34,8 @@ def _run_fit(args, parser) -> int:
         parser.error("--hard-negative-fraction needs --hard-negatives FILE (made by `python -m training mine-negatives`)")
     if config.hard_photo_fraction and not config.hard_photos:
         parser.error("--hard-photo-fraction needs --hard-photos FILE (made by `python -m training mine-photos`)")
+    if config.hard_negative_fraction + config.hard_photo_fraction >= 1:
+        parser.error("--hard-negative-fraction and --hard-photo-fraction together must leave the photos' own crops a share")
     metrics = fit(config, resume=bool(args.resume))
     print(json.dumps(metrics, indent=2))
     return 0

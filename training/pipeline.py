@@ -192,15 +192,15 @@ def make_dataset(
     if not training:
         return _fitted_pairs(samples, size, fit_mode).cache().batch(batch_size).prefetch(AUTOTUNE)
     boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
-    streams = [(_augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction), 1.0)]
+    ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction)
+    extra = []  # (stream, share of the crops) drawn beside the photos' own
     if hard_negatives and hard_negative_fraction > 0:
-        streams.append((_augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0), hard_negative_fraction))
+        extra.append((_augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0), hard_negative_fraction))
     if hard_photos and hard_photo_fraction > 0:
         no_boxes = [(0.0, 0.0, 0.0, 0.0)] * len(hard_photos)
         hard = _augmented_stream(hard_photos, no_boxes, size, fit_mode, seed + 2, 0.0, zoom_out_fraction)
-        streams.append((hard, hard_photo_fraction))
-    if len(streams) == 1:
-        return streams[0][0].batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
-    weights = [1.0 - sum(w for _, w in streams[1:])] + [w for _, w in streams[1:]]
-    ds = tf.data.Dataset.sample_from_datasets([s for s, _ in streams], weights=weights, seed=seed)
+        extra.append((hard, hard_photo_fraction))
+    if extra:
+        weights = [1.0 - sum(share for _, share in extra)] + [share for _, share in extra]
+        ds = tf.data.Dataset.sample_from_datasets([ds] + [stream for stream, _ in extra], weights=weights, seed=seed)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
