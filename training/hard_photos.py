@@ -20,7 +20,7 @@ import numpy as np
 from training import dataset
 from training.hard_negatives import PERSON_PROBABILITY
 
-HARD_PHOTO_IOU = 0.8  # below this a training photo is "hard"; set from the 0.12.0 model's spread (models/README.md)
+HARD_PHOTO_IOU = 0.8  # a photo scored below this is "hard"; models/README.md (stage 21) says how many that made
 
 
 def photo_iou(probability: np.ndarray, truth: np.ndarray) -> float:
