@@ -2,7 +2,7 @@
 
 The per-image mean IoU the card reports is held down by a few photos (a silhouette against the sun, a
 paraglider under its canopy, people small at the edge), and an epoch shows each such photo once among
-4,500. `mine` runs a model (an exported ONNX file) on every training photo and records its IoU with the
+thousands. `mine` runs a model (an exported ONNX file) on every training photo and records its IoU with the
 photo's mask at the model's resolution; `fit --hard-photos FILE --hard-photo-fraction F` then draws F of
 its crops from the photos below HARD_PHOTO_IOU, augmented as usual.
 
@@ -55,7 +55,7 @@ def mine(segmenter, samples: Iterable[dataset.Sample], progress: bool = True) ->
 
 
 def write(records: list[dict], model: str | Path, out: str | Path) -> dict:
-    ious = np.array([r["iou"] for r in records]) if records else np.zeros(0)
+    ious = np.array([r["iou"] for r in records])
     summary = {
         "model": str(model),
         "photos": len(records),
