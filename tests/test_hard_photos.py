@@ -12,16 +12,17 @@ from PIL import Image
 from tests.conftest import PHOTOS, SHIPPED_MODEL, kaggle_layout, make_dataset
 from training import dataset, hard_photos
 from training.cli import main
+from training.scores import image_iou
 
 PERSON_PHOTO = PHOTOS / "pexels-photo-374680.jpg"  # its true mask lies beside it as .png
 
 
-def test_photo_iou_counts_the_cut_map_against_the_truth():
+def test_mining_scores_the_cut_map_as_the_evaluation_does():
     probability = np.array([[0.9, 0.6], [0.4, 0.1]], np.float32)
-    assert hard_photos.photo_iou(probability, np.array([[1, 0], [0, 0]])) == pytest.approx(1 / 2)
-    assert hard_photos.photo_iou(probability, np.array([[1, 1], [1, 0]])) == pytest.approx(2 / 3)
-    assert hard_photos.photo_iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0  # nothing to find, nothing found
-    assert hard_photos.photo_iou(probability, np.zeros((2, 2))) == 0.0
+    assert image_iou(probability, np.array([[1, 0], [0, 0]])) == pytest.approx(1 / 2)
+    assert image_iou(probability, np.array([[1, 1], [1, 0]])) == pytest.approx(2 / 3)
+    assert image_iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0  # nothing to find, nothing found
+    assert image_iou(probability, np.zeros((2, 2))) == 0.0
 
 
 def test_mining_scores_each_training_photo_and_keeps_the_ones_the_model_gets_wrong(tmp_path):

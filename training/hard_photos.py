@@ -18,26 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from training import dataset
-from training.hard_negatives import PERSON_PROBABILITY
+from training.evaluate import load_truth
+from training.scores import image_iou
 
 HARD_PHOTO_IOU = 0.8  # a photo scored below this is "hard"; models/README.md (stage 21) says how many that made
 
 
-def photo_iou(probability: np.ndarray, truth: np.ndarray) -> float:
-    """IoU of the model's person map (cut at PERSON_PROBABILITY) with a 0/1 truth mask of the same size; 1 when both are empty."""
-    predicted, person = probability >= PERSON_PROBABILITY, truth >= 0.5
-    union = np.logical_or(predicted, person).sum()
-    return float(np.logical_and(predicted, person).sum() / union) if union else 1.0
-
-
 def truth_at(mask_path: Path, width: int, height: int) -> np.ndarray:
-    """A 0/1 or 0/255 mask as 0..1 floats at width x height (area-averaged)."""
+    """The evaluation's reading of a mask (0..1), area-averaged to width x height."""
     from PIL import Image
 
-    with Image.open(mask_path) as mask:
-        values = np.asarray(mask.convert("L"), np.float32)
-    values = values / 255.0 if values.max() > 1 else values
-    return np.asarray(Image.fromarray(values).resize((width, height), Image.Resampling.BOX), np.float32)
+    return np.asarray(Image.fromarray(load_truth(mask_path)).resize((width, height), Image.Resampling.BOX), np.float32)
 
 
 def mine(segmenter, samples: Iterable[dataset.Sample], progress: bool = True) -> list[dict]:
@@ -50,7 +41,7 @@ def mine(segmenter, samples: Iterable[dataset.Sample], progress: bool = True) ->
         with Image.open(sample.image) as photo:
             probability = segmenter.predict_small(photo.convert("RGB"))
         truth = truth_at(sample.mask, probability.shape[1], probability.shape[0])
-        records.append({"stem": sample.stem, "iou": photo_iou(probability, truth)})
+        records.append({"stem": sample.stem, "iou": image_iou(probability, truth)})
     return records
 
 

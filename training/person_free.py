@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+NO_BOX = (0.0, 0.0, 0.0, 0.0)  # "no person-free square", as tf.data carries None
 FALSE_BLOB_SHARE = 0.005  # a person-free square "has a false blob" when more than this share of it is called person
 
 
@@ -61,7 +62,7 @@ def largest_person_free_square(person: np.ndarray, margin: int, min_side: int = 
 def normalized_box(square: tuple[int, int, int] | None, height: int, width: int) -> tuple[float, float, float, float]:
     """(top, left, bottom, right) in 0..1, or all zeros for "no square" (how tf.data carries None)."""
     if square is None:
-        return (0.0, 0.0, 0.0, 0.0)
+        return NO_BOX
     top, left, side = square
     return (top / height, left / width, (top + side) / height, (left + side) / width)
 

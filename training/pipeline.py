@@ -11,6 +11,7 @@ import tensorflow as tf
 from service.fitting import LETTERBOX, PAD_RGB, STRETCH
 from training.augmentation import ASPECT, BRIGHTNESS, CONTRAST, MIRROR_PAD, NEGATIVE_SHRINK, SATURATION, SCALE, ZOOM_OUT_SCALE
 from training.dataset import Sample
+from training.person_free import NO_BOX
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Cached images are fitted slightly larger than the model input so random crops keep detail.
@@ -191,14 +192,13 @@ def make_dataset(
     """
     if not training:
         return _fitted_pairs(samples, size, fit_mode).cache().batch(batch_size).prefetch(AUTOTUNE)
-    boxes = person_free_boxes or [(0.0, 0.0, 0.0, 0.0)] * len(samples)
+    boxes = person_free_boxes or [NO_BOX] * len(samples)
     ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction)
     extra = []  # (stream, share of the crops) drawn beside the photos' own
     if hard_negatives and hard_negative_fraction > 0:
         extra.append((_augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0), hard_negative_fraction))
     if hard_photos and hard_photo_fraction > 0:
-        no_boxes = [(0.0, 0.0, 0.0, 0.0)] * len(hard_photos)
-        hard = _augmented_stream(hard_photos, no_boxes, size, fit_mode, seed + 2, 0.0, zoom_out_fraction)
+        hard = _augmented_stream(hard_photos, [NO_BOX] * len(hard_photos), size, fit_mode, seed + 2, 0.0, zoom_out_fraction)
         extra.append((hard, hard_photo_fraction))
     if extra:
         weights = [1.0 - sum(share for _, share in extra)] + [share for _, share in extra]
