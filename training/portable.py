@@ -226,18 +226,46 @@ def load_chunks(chunk_dir: str | Path) -> list[np.ndarray]:
 
 
 # ---- the run (there) ------------------------------------------------------------------------------
-def _deadline(seconds: float):
-    """A callback that stops training once the time budget is spent."""
+def _run_callbacks(seconds: float, lr: float, out: Path, save_every_s: float, stats: dict):
+    """Keras callbacks for a run measured in time, not steps: the step rate on a machine nobody has timed is
+    unknown, so the learning rate follows a cosine over the time budget (after a short warm-up), training stops
+    when the budget is spent, and the weights are written every save_every_s so that a run killed at the
+    machine's limit still gives some back."""
     import keras
 
-    start = time.perf_counter()
+    warmup_steps = 30
 
-    class Deadline(keras.callbacks.Callback):
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = self.last_save = time.perf_counter()
+            self.steps = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            elapsed = time.perf_counter() - self.start
+            if self.steps < warmup_steps:
+                rate = lr * (0.1 + 0.9 * self.steps / warmup_steps)
+            else:
+                rate = lr * (0.02 + 0.98 * 0.5 * (1.0 + np.cos(np.pi * min(1.0, elapsed / seconds))))
+            self.model.optimizer.learning_rate.assign(rate)
+
         def on_train_batch_end(self, batch, logs=None):
-            if time.perf_counter() - start > seconds:
+            self.steps += 1
+            now = time.perf_counter()
+            if self.steps == 1:
+                stats["first_step_s"] = round(now - self.start, 1)  # includes building the graph or kernels
+                self.steady_start = now
+            if now - self.start > seconds:
                 self.model.stop_training = True
+            elif now - self.last_save > save_every_s:
+                save_chunks(self.model.get_weights(), out, partial=True, steps=self.steps)
+                self.last_save = now
 
-    return Deadline()
+        def on_train_end(self, logs=None):
+            stats["steps"] = self.steps
+            if self.steps > 1:
+                stats["steady_steps_per_s"] = round((self.steps - 1) / (time.perf_counter() - self.steady_start), 2)
+
+    return [TimeBudget()]
 
 
 def train(
@@ -254,6 +282,7 @@ def train(
     steps_per_epoch: int = 50,
     seed: int = 0,
     loss: str = "bce_dice",
+    save_every_minutes: float = 2.0,
 ) -> dict:
     """Fine-tune the release weights for `minutes` on the pack, then write the weights in chunks to `out`."""
     import keras
@@ -264,27 +293,46 @@ def train(
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     model = build_model(size, backbone_weights=None)
     model.load_weights(str(init_from))
-    expected_steps = max(1, int(minutes * 60 * 100 / batch_size))  # a generous guess of the step count for the cosine
-    schedule = keras.optimizers.schedules.CosineDecay(lr * 0.1, expected_steps, alpha=0.02, warmup_target=lr, warmup_steps=30)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=LOSSES[loss])
+    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=1.0), loss=LOSSES[loss])
     data = Pack.load(pack_path)
     stream = batches(data, size, batch_size, seed, negative_fraction, zoom_out_fraction)
+    stats: dict = {}
+    callbacks = _run_callbacks(minutes * 60, lr, Path(out), save_every_minutes * 60, stats)
     start = time.perf_counter()
-    history = model.fit(stream, epochs=10_000, steps_per_epoch=steps_per_epoch, callbacks=[_deadline(minutes * 60)], verbose=2)
+    history = model.fit(stream, epochs=10_000, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=2)
     seconds = time.perf_counter() - start
-    images = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) * batch_size
-    losses = [round(float(v), 4) for v in history.history["loss"]]
+    images = stats["steps"] * batch_size
     return save_chunks(
         model.get_weights(),
         out,
         backend=keras.backend.backend(),
+        device=_device_name(),
         size=size,
         batch_size=batch_size,
+        precision=precision,
+        lr=lr,
+        photos=len(data),
         images=images,
         seconds=round(seconds, 1),
-        images_per_s=round(images / seconds, 1),  # the first steps include compilation
-        epoch_losses=losses,
+        images_per_s=round(images / seconds, 1),
+        steady_images_per_s=round(stats.get("steady_steps_per_s", 0.0) * batch_size, 1),
+        first_step_s=stats.get("first_step_s"),
+        epoch_losses=[round(float(v), 4) for v in history.history["loss"]],
     )
+
+
+def _device_name() -> str:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].device_kind
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return keras.backend.backend()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +341,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pack_path", metavar="pack", help="the .npz made by `python -m training pack`")
     parser.add_argument("--init-from", required=True, help="release weights (.weights.h5)")
     parser.add_argument("--out", required=True, help="folder for the weight chunks")
-    for name in ("minutes", "size", "batch_size", "lr", "negative_fraction", "zoom_out_fraction", "steps_per_epoch"):
+    for name in (
+        "minutes",
+        "size",
+        "batch_size",
+        "lr",
+        "negative_fraction",
+        "zoom_out_fraction",
+        "steps_per_epoch",
+        "seed",
+        "save_every_minutes",
+    ):
         parser.add_argument("--" + name.replace("_", "-"), type=type(defaults[name]), default=defaults[name])
     parser.add_argument("--precision", choices=["bfloat16", "float32"], default=defaults["precision"])
     parser.add_argument("--loss", choices=LOSS_NAMES, default=defaults["loss"])
