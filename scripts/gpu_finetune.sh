@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fine-tune the shipped model on a lent GPU machine (no TensorFlow there) and bring the weights back.
 #
-#   bash scripts/gpu_finetune.sh prepare            # here: gpu/train.npz and gpu/wheels (git-ignored)
+#   bash scripts/gpu_finetune.sh prepare            # here: gpu/train.npz and gpu/wheels (git-ignored);
+#                                                   #   HARD_NEGATIVES=F.json (mine-negatives) packs the hard squares
 #   bash scripts/gpu_finetune.sh light              # here: the ONNX files stay behind (the tree that travels is <= 64 MiB)
 #   run tool, carry ["gpu"], command:  OUT=$OUT bash scripts/gpu_finetune.sh run   # there: ~8 minutes, weights in $OUT
+#     (MINUTES, SIZE, BATCH_SIZE, LR, HARD_NEGATIVE_FRACTION, SAVE_EVERY_MINUTES; it starts from the weights in models/)
 #   bash scripts/gpu_finetune.sh restore            # here: the ONNX files tracked again
 #   python -m training release-run models/cutout-person.weights.h5 --out RUN       # here: the config to import into
 #   python -m training import-weights FETCHED/weights --config-from RUN --out NEW_RUN   # here, then export as usual
@@ -26,7 +28,8 @@ prepare)
   tracked=$(git ls-files -z | grep -zv -e '\.onnx$' | xargs -0 du -cb | tail -1 | cut -f1)
   wheels=$(du -cb gpu/wheels/* | tail -1 | cut -f1)
   budget_mb=$(( (64 * 2**20 - tracked - wheels) / 2**20 - 1 ))
-  "$PY" -m training pack --data "$DATA" --out gpu/train.npz --side "${SIDE:-320}" --quality "${QUALITY:-60}" --max-mb "$budget_mb"
+  "$PY" -m training pack --data "$DATA" --out gpu/train.npz --side "${SIDE:-320}" --quality "${QUALITY:-60}" --max-mb "$budget_mb" \
+    ${HARD_NEGATIVES:+--hard-negatives "$HARD_NEGATIVES"}
   du -sh gpu
   ;;
 light)
@@ -48,7 +51,8 @@ run)
   start=$(date +%s)
   minutes=${MINUTES:-8}
   options=(gpu/train.npz --init-from models/cutout-person.weights.h5 --out "$OUT/weights" --size "${SIZE:-320}"
-    --batch-size "${BATCH_SIZE:-32}" --lr "${LR:-5e-5}" --negative-fraction 0.1 --zoom-out-fraction 0.08 --precision bfloat16)
+    --batch-size "${BATCH_SIZE:-32}" --lr "${LR:-5e-5}" --negative-fraction 0.1 --zoom-out-fraction 0.08 --precision bfloat16
+    --hard-negative-fraction "${HARD_NEGATIVE_FRACTION:-0}" --save-every-minutes "${SAVE_EVERY_MINUTES:-2}")
   # JAX compiles the whole step once (fastest after that); PyTorch runs eagerly and is the fallback, with what
   # time is left, if JAX sees no GPU or fails.
   if python3 -c "import jax, sys; sys.exit(jax.devices()[0].platform != 'gpu')" &&

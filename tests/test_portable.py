@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from training import dataset
-from training.portable import MANIFEST, Pack, augment, load_chunks, pack, save_chunks, train
+from training.portable import MANIFEST, Pack, augment, batches, load_chunks, pack, save_chunks, train
 
 pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 from conftest import TINY_SIZE  # noqa: E402
@@ -31,6 +31,32 @@ def test_the_pack_holds_every_training_photo_with_its_mask(shapes_dataset, tmp_p
 
     small = pack(shapes_dataset, tmp_path / "small.npz", side=48, max_mb=summary["bytes"] / 2**20 / 3)
     assert 0 < small["photos"] < len(samples) and small["bytes"] < summary["bytes"] / 2
+
+
+def test_hard_negatives_are_always_packed_and_drawn_as_empty_crops(shapes_dataset, tmp_path):
+    from training.person_free import NO_BOX, training_box
+
+    samples = dataset.discover(shapes_dataset).train
+    chosen = max(i for i, s in enumerate(samples) if training_box(s.mask) != NO_BOX)  # one with a person-free square
+    square = list(training_box(samples[chosen].mask))
+    records = [{"stem": s.stem, "box": square, "false_area": 0.3 if i == chosen else 0.0} for i, s in enumerate(samples)]
+    mined = tmp_path / "hard.json"
+    mined.write_text(json.dumps({"records": records}))
+    whole = pack(shapes_dataset, tmp_path / "all.npz", side=48)
+    small = pack(shapes_dataset, tmp_path / "small.npz", side=48, max_mb=whole["bytes"] / 2**20 / 4, hard_negatives=mined)
+    assert small["photos"] < len(samples) and small["hard_negatives"] == 1
+    data = Pack.load(tmp_path / "small.npz")
+    (hard,) = data.hard_indices
+    np.testing.assert_allclose(data.hard_negatives[hard], square)
+    expected, _ = Pack.load(tmp_path / "all.npz").decoded(chosen)  # the same photo, packed beside the others
+    np.testing.assert_array_equal(data.decoded(hard)[0], expected)
+
+    images, targets = next(batches(data, 32, 4, seed=0, negative_fraction=0.0, zoom_out_fraction=0.0, hard_negative_fraction=1.0))
+    assert images.shape == (4, 32, 32, 3) and targets.max() == 0.0  # all four are crops of the hard square
+    _, usual = next(batches(data, 32, 4, seed=0, negative_fraction=0.0, zoom_out_fraction=0.0))
+    assert usual.max() > 0.5
+    with pytest.raises(ValueError, match="hard negatives"):
+        next(batches(Pack.load(tmp_path / "all.npz"), 32, 4, 0, 0.0, 0.0, hard_negative_fraction=0.1))
 
 
 def test_augmentation_crops_people_and_person_free_squares():

@@ -283,12 +283,14 @@ def _add_pack_parser(sub) -> None:
     p.add_argument("--side", type=int, default=320, help="photos are stretched to side x side (default: 320)")
     p.add_argument("--quality", type=int, default=70, help="JPEG quality (default: 70)")
     p.add_argument("--max-mb", type=float, default=40.0, help="size limit: a random share of the photos if all do not fit")
+    p.add_argument("--hard-negatives", help="a `mine-negatives` file: its photos are always packed, with their hard squares")
 
 
 def _run_pack(args, parser) -> int:
     from training.portable import pack
 
-    print(json.dumps(pack(args.data, args.out, args.side, args.quality, args.max_mb), indent=2))
+    summary = pack(args.data, args.out, args.side, args.quality, args.max_mb, hard_negatives=args.hard_negatives)
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -32,19 +32,31 @@ from PIL import Image
 
 from training.augmentation import ASPECT, BRIGHTNESS, CONTRAST, MIRROR_PAD, NEGATIVE_SHRINK, SATURATION, SCALE, ZOOM_OUT_SCALE
 from training.config import LOSS_NAMES
+from training.person_free import NO_BOX
 
 CHUNK_BYTES = 15 * 2**20  # under the 16 MiB a file that comes back from the GPU machine may have
 MANIFEST = "weights.json"
 
 
 # ---- the pack (here) ------------------------------------------------------------------------------
-def pack(data: str | Path, out: str | Path, side: int = 320, quality: int = 70, max_mb: float = 40.0, seed: int = 0) -> dict:
+def pack(
+    data: str | Path,
+    out: str | Path,
+    side: int = 320,
+    quality: int = 70,
+    max_mb: float = 40.0,
+    seed: int = 0,
+    hard_negatives: str | Path | None = None,
+) -> dict:
     """Training photos, masks and person-free boxes in one .npz of at most max_mb: a random share of the
-    photos when all of them do not fit (the GPU machine takes 64 MiB of carried files in all)."""
+    photos when all of them do not fit (the GPU machine takes 64 MiB of carried files in all). The photos
+    with a hard person-free square (`mine-negatives`) are always in, with their squares."""
     from training import dataset, person_free
     from training.evaluate import load_truth
+    from training.hard_negatives import hard_squares
 
     samples = dataset.discover(data).train
+    hard = dict(zip(*hard_squares(hard_negatives, samples), strict=True)) if hard_negatives else {}
 
     def encode(sample):
         with Image.open(sample.image) as photo:
@@ -57,10 +69,12 @@ def pack(data: str | Path, out: str | Path, side: int = 320, quality: int = 70, 
 
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         encoded = list(pool.map(encode, samples))
-    sizes = np.array([len(e[0]) + len(e[1]) + 16 for e in encoded])
-    order = np.random.default_rng(seed).permutation(len(encoded))
-    fits = order[: int(np.searchsorted(np.cumsum(sizes[order]), max_mb * 2**20, side="right"))]
-    encoded = [encoded[i] for i in sorted(fits)]
+    sizes = np.array([len(e[0]) + len(e[1]) + 32 for e in encoded])
+    shuffled = np.random.default_rng(seed).permutation(len(encoded))
+    order = np.array(sorted(shuffled, key=lambda i: samples[i] not in hard), int)  # the hard ones first, else shuffled
+    fits = sorted(order[: int(np.searchsorted(np.cumsum(sizes[order]), max_mb * 2**20, side="right"))])
+    encoded = [encoded[i] for i in fits]
+    hard_boxes = [hard.get(samples[i], NO_BOX) for i in fits]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Files laid end to end with their offsets: no pickled objects, so any numpy version reads the pack.
@@ -71,8 +85,10 @@ def pack(data: str | Path, out: str | Path, side: int = 320, quality: int = 70, 
         masks=np.frombuffer(b"".join(e[1] for e in encoded), np.uint8),
         mask_ends=np.cumsum([len(e[1]) for e in encoded]),
         person_free=np.array([e[2] for e in encoded], np.float32),
+        hard_negatives=np.array(hard_boxes, np.float32).reshape(-1, 4),
     )
-    return {"out": str(out), "photos": len(encoded), "of": len(samples), "side": side, "bytes": out.stat().st_size}
+    summary = {"out": str(out), "photos": len(encoded), "of": len(samples), "side": side, "bytes": out.stat().st_size}
+    return summary | {"hard_negatives": sum(box != NO_BOX for box in hard_boxes)}
 
 
 def _file(blob: np.ndarray, ends: np.ndarray, index: int) -> io.BytesIO:
@@ -87,11 +103,18 @@ class Pack:
     masks: np.ndarray  # the 1-bit PNG files, end to end
     mask_ends: np.ndarray
     person_free: np.ndarray  # (n, 4) top, left, bottom, right in 0..1; zeros: none
+    hard_negatives: np.ndarray  # (n, 4) the photo's hard person-free square, as person_free; zeros: none
 
     @classmethod
     def load(cls, path: str | Path) -> Pack:
         with np.load(path) as stored:
-            return cls(*(stored[name] for name in ("photos", "photo_ends", "masks", "mask_ends", "person_free")))
+            fields = [stored[name] for name in ("photos", "photo_ends", "masks", "mask_ends", "person_free")]
+            no_hard = np.zeros_like(fields[-1])  # packs made before hard negatives were packed
+            return cls(*fields, stored["hard_negatives"] if "hard_negatives" in stored.files else no_hard)
+
+    @property
+    def hard_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.hard_negatives[:, 2] > self.hard_negatives[:, 0])
 
     def __len__(self) -> int:
         return len(self.photo_ends)
@@ -160,21 +183,36 @@ def augment(
     return np.clip(image, 0.0, 1.0) * 255.0, np.clip(target, 0.0, 1.0)[..., None]
 
 
-def batches(data: Pack, size: int, batch_size: int, seed: int, negative_fraction: float, zoom_out_fraction: float):
-    """Endless shuffled, augmented batches, prepared on every core one batch ahead."""
+def batches(
+    data: Pack,
+    size: int,
+    batch_size: int,
+    seed: int,
+    negative_fraction: float,
+    zoom_out_fraction: float,
+    hard_negative_fraction: float = 0.0,
+):
+    """Endless shuffled, augmented batches, prepared on every core one batch ahead. hard_negative_fraction of
+    the crops are person-free crops of the packed hard squares (as the tf.data trainer's --hard-negatives)."""
     rng = np.random.default_rng(seed)
-    count = len(data)
+    hard = data.hard_indices
+    if hard_negative_fraction and not len(hard):
+        raise ValueError("hard_negative_fraction needs a pack made with hard negatives (`pack --hard-negatives FILE`)")
 
     def one(args):
-        index, item_seed = args
+        index, is_hard, item_seed = args
         photo, mask = data.decoded(index)
-        return augment(
-            photo, mask, data.person_free[index], size, np.random.default_rng(item_seed), negative_fraction, zoom_out_fraction
-        )
+        item_rng = np.random.default_rng(item_seed)
+        if is_hard:
+            return augment(photo, mask, data.hard_negatives[index], size, item_rng, negative_fraction=1.0)
+        return augment(photo, mask, data.person_free[index], size, item_rng, negative_fraction, zoom_out_fraction)
 
     def draw():
-        indices = rng.choice(count, batch_size, replace=False)
-        return list(zip(indices, rng.integers(0, 2**63, batch_size), strict=True))
+        indices = rng.choice(len(data), batch_size, replace=False)
+        is_hard = rng.random(batch_size) < hard_negative_fraction
+        if is_hard.any():
+            indices[is_hard] = rng.choice(hard, int(is_hard.sum()))
+        return list(zip(indices, is_hard, rng.integers(0, 2**63, batch_size), strict=True))
 
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         pending = pool.map(one, draw())
@@ -278,6 +316,7 @@ def train(
     lr: float = 1e-4,
     negative_fraction: float = 0.08,
     zoom_out_fraction: float = 0.08,
+    hard_negative_fraction: float = 0.0,
     precision: str = "bfloat16",
     steps_per_epoch: int = 50,
     seed: int = 0,
@@ -295,7 +334,7 @@ def train(
     model.load_weights(str(init_from))
     model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=1.0), loss=LOSSES[loss])
     data = Pack.load(pack_path)
-    stream = batches(data, size, batch_size, seed, negative_fraction, zoom_out_fraction)
+    stream = batches(data, size, batch_size, seed, negative_fraction, zoom_out_fraction, hard_negative_fraction)
     stats: dict = {}
     callbacks = _run_callbacks(minutes * 60, lr, Path(out), save_every_minutes * 60, stats)
     start = time.perf_counter()
@@ -312,6 +351,7 @@ def train(
         precision=precision,
         lr=lr,
         photos=len(data),
+        hard_negative_fraction=hard_negative_fraction,
         images=images,
         seconds=round(seconds, 1),
         images_per_s=round(images / seconds, 1),
@@ -348,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr",
         "negative_fraction",
         "zoom_out_fraction",
+        "hard_negative_fraction",
         "steps_per_epoch",
         "seed",
         "save_every_minutes",
