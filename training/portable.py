@@ -1,18 +1,19 @@
-"""Fine-tuning without TensorFlow: the same model on Keras 3's torch (or jax) backend, for a GPU machine.
+"""Fine-tuning without TensorFlow: the same model on Keras 3's jax (or torch) backend, for a GPU machine.
 
 A lent GPU machine has PyTorch and JAX but no TensorFlow, takes few files and gives back files of at most
 16 MiB each, so the run travels light:
 
     here:   python -m training pack --data ../shared/data/people_segmentation --out gpu/train.npz
-    there:  KERAS_BACKEND=torch python -m training.portable gpu/train.npz --init-from models/cutout-person.weights.h5 \\
+    there:  KERAS_BACKEND=jax python -m training.portable gpu/train.npz --init-from models/cutout-person.weights.h5 \\
               --minutes 8 --out $OUT                       (scripts/gpu_finetune.sh: installs Keras from gpu/wheels)
     here:   python -m training import-weights OUT --config-from RUN --out NEW_RUN   (then export as usual)
 
 The pack holds the training photos stretched to a square (as `fit --fit-mode stretch` sees them), as
-JPEG, the masks as 1-bit PNG and each photo's person-free square; augmentation is numpy's twin of
-training.pipeline.augment (scale and crop with a mirrored border, zoomed-out and person-free crops, flip,
-colour jitter). The weights come back as float32 .npz chunks in the order of `model.get_weights()`,
-which the same builder gives on every backend. This module imports no TensorFlow: only Keras, numpy, Pillow.
+JPEG, the masks as 1-bit PNG, each photo's person-free square and, for the photos `mine-negatives` kept,
+their hard square; augmentation is numpy's twin of training.pipeline.augment (scale and crop with a mirrored
+border, zoomed-out, person-free and hard person-free crops, flip, colour jitter). The weights come back as
+float32 .npz chunks in the order of `model.get_weights()`, which the same builder gives on every backend.
+This module imports no TensorFlow: only Keras, numpy, Pillow.
 """
 
 from __future__ import annotations
