@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import PHOTOS, SHIPPED_MODEL, kaggle_layout, make_dataset
+from tests.conftest import PHOTOS, REAL_DATA, SHIPPED_MODEL, kaggle_layout, make_dataset
 from training import dataset, hard_negatives
 from training.cli import main
 
@@ -85,3 +85,32 @@ def test_mine_negatives_names_a_missing_model(tmp_path, capsys):
     root = make_dataset(tmp_path / "data", count=8)
     assert main(["mine-negatives", str(tmp_path / "nope.onnx"), "--data", str(root), "--out", str(tmp_path / "m.json")]) == 2
     assert "nope.onnx" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
+
+
+def test_a_photo_whose_mask_misses_a_person_is_never_a_person_free_square(tmp_path):
+    from training.person_free import NO_BOX, training_box, unlabeled_people
+
+    listed = sorted(unlabeled_people())[0]
+    photo = Image.open(PERSON_PHOTO).convert("RGB")
+    root = kaggle_layout(
+        tmp_path / "data",
+        {listed: (photo, edge_strip_mask(*photo.size)), "unlisted": (photo, edge_strip_mask(*photo.size))},
+    )
+    samples = {s.stem: s for s in dataset.load_splits(root).train}
+    assert training_box(samples[listed].mask) == NO_BOX
+    assert training_box(samples["unlisted"].mask) != NO_BOX
+
+    # a file mined before the photo was listed still names its square: it is not drawn from
+    square = list(training_box(samples["unlisted"].mask))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"records": [{"stem": stem, "box": square, "false_area": 0.5} for stem in samples]}))
+    chosen, _ = hard_negatives.hard_squares(old, list(samples.values()))
+    assert [s.stem for s in chosen] == ["unlisted"]
+
+
+@pytest.mark.skipif(not REAL_DATA.exists(), reason="needs ../shared/data/people_segmentation")
+def test_every_photo_listed_as_missing_a_person_is_a_training_photo():
+    from training.person_free import unlabeled_people
+
+    train = {s.stem for s in dataset.discover(REAL_DATA).train}
+    assert unlabeled_people() and unlabeled_people() <= train

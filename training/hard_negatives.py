@@ -19,7 +19,7 @@ from pathlib import Path
 from training import dataset
 
 # A square is hard when the "no person" report (training.evaluate) would count a blob in it.
-from training.person_free import FALSE_BLOB_SHARE, training_box
+from training.person_free import FALSE_BLOB_SHARE, training_box, unlabeled_people
 
 PERSON_PROBABILITY = 0.5
 
@@ -56,7 +56,9 @@ def write(records: list[dict], model: str | Path, out: str | Path) -> dict:
 
 def hard_squares(path: str | Path, samples: list[dataset.Sample]) -> tuple[list[dataset.Sample], list[tuple]]:
     """The samples whose mined square is hard, and those squares, in the order of `samples`."""
-    by_stem = {r["stem"]: r for r in json.loads(Path(path).read_text())["records"] if r["false_area"] > FALSE_BLOB_SHARE}
+    records = json.loads(Path(path).read_text())["records"]
+    # files mined before a photo was listed as missing a person may still hold its square
+    by_stem = {r["stem"]: r for r in records if r["false_area"] > FALSE_BLOB_SHARE and r["stem"] not in unlabeled_people()}
     chosen = [s for s in samples if s.stem in by_stem]
     if not chosen:
         raise dataset.DatasetError(f"{path}: no hard person-free square among these training photos (mined on another dataset?)")

@@ -6,6 +6,9 @@ inside it or within `margin` pixels of it (a square neighbourhood: a little stri
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import numpy as np
 
 NO_BOX = (0.0, 0.0, 0.0, 0.0)  # "no person-free square", as tf.data carries None
@@ -71,13 +74,24 @@ def normalized_box(square: tuple[int, int, int] | None, height: int, width: int)
 _SEARCH_SIDE = 256
 
 
+@cache
+def unlabeled_people() -> frozenset[str]:
+    """Stems of the training photos whose mask misses a person (training/unlabeled_people.txt)."""
+    lines = Path(__file__).with_name("unlabeled_people.txt").read_text().splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
 def training_box(mask_path, margin_fraction: float = 0.03, min_side_fraction: float = 0.2) -> tuple[float, float, float, float]:
-    """The largest person-free square of a training mask, as a normalized box (zeros: none fits).
+    """The largest person-free square of a training mask, as a normalized box (zeros: none fits, or the
+    photo's mask is known to miss a person, so no square of it is surely person-free).
 
     Margin and minimum side are fractions of the mask's shorter side, so the choice does not depend on
     the photo's resolution.
     """
     from PIL import Image
+
+    if Path(mask_path).stem in unlabeled_people():
+        return NO_BOX
 
     with Image.open(mask_path) as mask:
         mask = mask.convert("L")
