@@ -114,3 +114,21 @@ def test_every_photo_listed_as_missing_a_person_is_a_training_photo():
 
     train = {s.stem for s in dataset.discover(REAL_DATA).train}
     assert unlabeled_people() and unlabeled_people() <= train
+
+
+def test_the_contact_sheet_shows_the_hard_squares_hardest_first(tmp_path):
+    from scripts.hard_squares_sheet import TILE, contact_sheet, hardest
+
+    red, blue = tmp_path / "red.jpg", tmp_path / "blue.jpg"
+    Image.new("RGB", (200, 100), (220, 20, 20)).save(red)
+    Image.new("RGB", (200, 100), (20, 20, 220)).save(blue)
+    records = [
+        {"stem": "red", "box": [0.0, 0.0, 1.0, 0.5], "false_area": 0.02},
+        {"stem": "blue", "box": [0.0, 0.5, 1.0, 1.0], "false_area": 0.3},
+        {"stem": "easy", "box": [0.0, 0.0, 1.0, 0.5], "false_area": 0.0},
+    ]
+    ranked = hardest(records)
+    assert [r["stem"] for r in ranked] == ["blue", "red"]
+    sheet = np.asarray(contact_sheet(ranked, {"red": red, "blue": blue}))
+    assert sheet.shape[0] == TILE
+    assert sheet[TILE // 2, TILE // 2, 2] > 150 and sheet[TILE // 2, TILE + TILE // 2, 0] > 150  # blue first, then red
