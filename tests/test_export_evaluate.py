@@ -73,6 +73,72 @@ def test_int8_export_is_checked_against_fp32(tiny_run, tmp_path):
     assert prob.shape == (30, 50) and 0 <= prob.min() <= prob.max() <= 1
 
 
+def test_calibration_set_puts_every_second_person_on_a_screen(shapes_dataset):
+    from training.edges import GREEN, MAGENTA
+    from training.export import calibration_set
+
+    samples = dataset.load_splits(shapes_dataset).train[:5]
+    calibration = calibration_set(samples, TINY_SIZE, "stretch")
+    assert calibration.photos.shape == (5, TINY_SIZE, TINY_SIZE, 3)
+    assert calibration.screens.shape == (3, TINY_SIZE, TINY_SIZE, 3)  # photos 0, 2 and 4
+    for composite, screen in zip(calibration.screens, (GREEN, MAGENTA, GREEN), strict=True):
+        on_screen = np.all(composite == np.array(screen, np.float32), axis=-1)
+        assert 0.2 < on_screen.mean() < 1.0  # the background is the screen colour, the person is not
+    kept = np.all(calibration.screens[0] == calibration.photos[0], axis=-1)
+    assert kept[~np.all(calibration.screens[0] == np.array(GREEN, np.float32), axis=-1)].mean() > 0.5  # the photo's own person
+
+
+def test_activation_ranges_are_the_mean_of_each_images_extremes(tiny_onnx, tmp_path):
+    from training.export import mean_activation_ranges
+
+    rng = np.random.default_rng(3)
+    dark = rng.uniform(0, 60, (1, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    bright = rng.uniform(0, 255, (1, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    each = [mean_activation_ranges(tiny_onnx, image, tmp_path / f"one-{i}.onnx") for i, image in enumerate((dark, bright))]
+    both = mean_activation_ranges(tiny_onnx, np.concatenate([dark, bright]), tmp_path / "both.onnx")
+    assert both.keys() == each[0].keys() and len(both) > 10
+    widths = []
+    for name, (low, high) in both.items():
+        assert low == pytest.approx((each[0][name][0] + each[1][name][0]) / 2, rel=1e-4, abs=1e-5)
+        assert high == pytest.approx((each[0][name][1] + each[1][name][1]) / 2, rel=1e-4, abs=1e-5)
+        widths.append((high - low, max(each[0][name][1], each[1][name][1]) - min(each[0][name][0], each[1][name][0])))
+    assert any(mean < extreme * 0.99 for mean, extreme in widths)  # narrower than the extremes over both images
+
+
+def test_wider_ranges_cover_every_set():
+    from training.export import wider_ranges
+
+    photos = {"a": (0.0, 1.0), "b": (-1.0, 2.0)}
+    screens = {"a": (-0.5, 0.8), "c": (0.0, 3.0)}
+    assert wider_ranges(photos, screens) == {"a": (-0.5, 1.0), "b": (-1.0, 2.0), "c": (0.0, 3.0)}
+    assert wider_ranges(photos) == photos
+
+
+def test_int8_scales_widen_for_screens_never_narrow(tiny_onnx):
+    from training.export import Calibration, to_int8
+
+    rng = np.random.default_rng(4)
+    photos = rng.uniform(60, 200, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    green = np.zeros((1, TINY_SIZE, TINY_SIZE, 3), np.float32)
+    green[..., 1] = 255.0
+    proto = onnx.load(str(tiny_onnx))
+
+    def activation_scales(calibration):
+        graph = to_int8(proto, calibration).graph
+        values = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
+        return {
+            n.input[0]: float(values[n.input[1]])
+            for n in graph.node
+            if n.op_type == "QuantizeLinear" and values[n.input[1]].size == 1
+        }
+
+    alone = activation_scales(Calibration(photos, np.empty((0, TINY_SIZE, TINY_SIZE, 3), np.float32)))
+    with_screen = activation_scales(Calibration(photos, green))
+    assert alone.keys() == with_screen.keys()
+    assert all(with_screen[name] >= alone[name] * (1 - 1e-6) for name in alone)
+    assert any(with_screen[name] > alone[name] * 1.05 for name in alone)
+
+
 def test_int8_refused_when_it_costs_too_much(shapes_dataset, monkeypatch):
     import training.export as export_module
 

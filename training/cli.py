@@ -87,7 +87,12 @@ def _add_export_parser(sub) -> None:
         "--precision", choices=["fp32", "fp16", "int8"], default="fp32", help="int8: static QDQ for CPU; fp16: for CUDA"
     )
     p.add_argument("--data", help="dataset for parity, calibration and the int8 check (default: the run's)")
-    p.add_argument("--calibration-images", type=int, default=64, help="training photos used to calibrate int8")
+    p.add_argument(
+        "--calibration-images",
+        type=int,
+        default=64,
+        help="training photos used to calibrate int8 (every 2nd one's person also on a screen colour)",
+    )
     p.add_argument("--check-images", type=int, default=100, help="val photos on which int8 is compared with fp32")
     p.add_argument("--force", action="store_true", help="write an int8 file even when it loses more than 0.005 val IoU")
     p.add_argument(

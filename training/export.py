@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ OPSET = 17
 PARITY_TOLERANCE = 1e-4
 INT8_MAX_IOU_LOSS = 0.005
 CALIBRATION_IMAGES = 64
+SCREEN_EVERY = 2  # calibration photos whose person is also pasted on a screen colour: every 2nd
 TRAINING_DATA = "Kaggle 'Person Segmentation' (nikhilroxtomar): Pexels photos, Supervisely masks; non-commercial use only"
 
 
@@ -186,7 +188,7 @@ def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 
 class _CalibrationReader:
-    """Feeds real fitted photos to onnxruntime's static quantizer, one at a time."""
+    """Feeds real fitted photos to onnxruntime's calibrator, one at a time."""
 
     def __init__(self, batch: np.ndarray):
         self.items = iter([{"image": image[None]} for image in batch])
@@ -195,13 +197,73 @@ class _CalibrationReader:
         return next(self.items, None)
 
 
-def to_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
-    """Static QDQ int8 (per-channel 7-bit weights, uint8 activations), calibrated on real photos.
+@dataclass
+class Calibration:
+    """What int8 is calibrated on: training photos, and persons from them pasted on flat screen colours."""
+
+    photos: np.ndarray
+    screens: np.ndarray
+
+
+def calibration_set(samples: list[dataset.Sample], size: int, fit_mode: str) -> Calibration:
+    """The photos fitted as the service fits them; every SCREEN_EVERY-th one's person also on green or magenta."""
+    from training.edges import SCREENS, screen_composite
+    from training.evaluate import THRESHOLD, load_truth
+
+    screens = []
+    for index, sample in enumerate(samples[::SCREEN_EVERY]):
+        photo = np.asarray(Image.open(sample.image).convert("RGB"))
+        person = load_truth(sample.mask) >= THRESHOLD
+        if person.shape != photo.shape[:2]:
+            continue
+        composite = Image.fromarray(screen_composite(photo, person, SCREENS[index % len(SCREENS)]))
+        screens.append(fit_image(composite, size, fit_mode)[0])
+    no_screens = np.empty((0, size, size, 3), np.float32)
+    return Calibration(fitted_batch(samples, size, fit_mode), np.stack(screens) if screens else no_screens)
+
+
+def mean_activation_ranges(model_path: Path, batch: np.ndarray, scratch_path: Path) -> dict[str, tuple[float, float]]:
+    """For each tensor int8 will quantize: the mean over the images of each image's lowest and highest value."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    calibrator = create_calibrator(
+        str(model_path),
+        None,
+        augmented_model_path=str(scratch_path),  # the model with every tensor's min and max as outputs
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"moving_average": True, "symmetric": False},
+    )
+    calibrator.collect_data(_CalibrationReader(batch))
+    ranges = {}
+    for name, data in calibrator.compute_data().data.items():
+        low, high = (np.asarray(value, np.float64).reshape(-1) for value in data.range_value)
+        ranges[name] = (float(low.min()), float(high.max()))
+    return ranges
+
+
+def wider_ranges(*range_sets: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Per tensor, the range that covers every set's range (tensors missing from a set are skipped there)."""
+    names = set().union(*range_sets)
+    return {
+        name: (min(r[name][0] for r in range_sets if name in r), max(r[name][1] for r in range_sets if name in r))
+        for name in sorted(names)
+    }
+
+
+def to_int8(proto: onnx.ModelProto, calibration: Calibration) -> onnx.ModelProto:
+    """Static QDQ int8 (per-channel 7-bit weights, uint8 activations), calibrated on real photos and screens.
 
     Weights use 7 of their 8 bits (reduce_range) because CPUs without VNNI (plain AVX2, AVX-512 before
     VNNI) multiply uint8 by int8 in pairs summed into int16, which saturates with full-range weights:
     one file then scores lower on those CPUs than on CPUs with VNNI. With 7-bit weights no pair sum
     can overflow, so every x86 CPU computes the same mask.
+
+    Activation ranges are the mean of each image's extremes rather than the extremes over all images:
+    one unusual photo no longer widens a tensor's range and costs every photo precision. Flat green or
+    magenta behind a person drives many tensors further than photos do, so each tensor gets the wider of
+    the photos' and the screens' mean range; with photos alone, screen composites lose the most
+    (models/README.md, "Int8 calibration").
 
     Pre-processing and quantization write big scratch files: all of them stay in a temp directory.
     """
@@ -212,17 +274,26 @@ def to_int8(proto: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
         fp32_path, prep_path, int8_path = Path(tmp, "fp32.onnx"), Path(tmp, "prep.onnx"), Path(tmp, "int8.onnx")
         onnx.save(proto, fp32_path)
         quant_pre_process(str(fp32_path), str(prep_path), skip_symbolic_shape=True)
+        range_sets = [
+            mean_activation_ranges(prep_path, batch, Path(tmp, f"ranges-{kind}.onnx"))
+            for kind, batch in (("photos", calibration.photos), ("screens", calibration.screens))
+            if len(batch)
+        ]
+        overrides = {
+            name: [{"rmin": np.float32(low), "rmax": np.float32(high)}] for name, (low, high) in wider_ranges(*range_sets).items()
+        }
         quantize_static(
             str(prep_path),
             str(int8_path),
-            _CalibrationReader(calibration),
+            # The ranges are all given; the quantizer's own calibration pass needs just one photo.
+            _CalibrationReader(calibration.photos[:1]),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             reduce_range=True,
             calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"CalibTensorRangeSymmetric": False},
+            extra_options={"CalibTensorRangeSymmetric": False, "TensorQuantOverrides": overrides},
         )
         return onnx.load(str(int8_path))
 
@@ -275,8 +346,7 @@ def _to_precision(proto, precision, splits, size, fit_mode, calibration_images, 
     if precision != "int8":
         raise ValueError(f"unknown precision {precision!r}")
     step = max(1, len(splits.train) // calibration_images)
-    calibration = fitted_batch(splits.train[::step][:calibration_images], size, fit_mode)
-    quantized = to_int8(proto, calibration)
+    quantized = to_int8(proto, calibration_set(splits.train[::step][:calibration_images], size, fit_mode))
     summary.update(int8_vs_fp32(proto, quantized, splits.val[:check_images]))
     if summary["iou_loss"] > INT8_MAX_IOU_LOSS and not force:
         raise ExportError(
