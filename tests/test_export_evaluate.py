@@ -84,8 +84,9 @@ def test_calibration_set_puts_every_second_person_on_a_screen(shapes_dataset):
     for composite, screen in zip(calibration.screens, (GREEN, MAGENTA, GREEN), strict=True):
         on_screen = np.all(composite == np.array(screen, np.float32), axis=-1)
         assert 0.2 < on_screen.mean() < 1.0  # the background is the screen colour, the person is not
-    kept = np.all(calibration.screens[0] == calibration.photos[0], axis=-1)
-    assert kept[~np.all(calibration.screens[0] == np.array(GREEN, np.float32), axis=-1)].mean() > 0.5  # the photo's own person
+    person = ~np.all(calibration.screens[0] == np.array(GREEN, np.float32), axis=-1)
+    same_as_photo = np.all(calibration.screens[0] == calibration.photos[0], axis=-1)
+    assert same_as_photo[person].mean() > 0.5  # what is not the screen colour is the photo's own person
 
 
 def test_activation_ranges_are_the_mean_of_each_images_extremes(tiny_onnx, tmp_path):
