@@ -210,16 +210,19 @@ def calibration_set(samples: list[dataset.Sample], size: int, fit_mode: str) -> 
     from training.edges import SCREENS, screen_composite
     from training.evaluate import THRESHOLD, load_truth
 
-    screens = []
-    for index, sample in enumerate(samples[::SCREEN_EVERY]):
-        photo = np.asarray(Image.open(sample.image).convert("RGB"))
-        person = load_truth(sample.mask) >= THRESHOLD
-        if person.shape != photo.shape[:2]:
+    photos, screens = [], []
+    for index, sample in enumerate(samples):
+        photo = Image.open(sample.image).convert("RGB")
+        photos.append(fit_image(photo, size, fit_mode)[0])
+        if index % SCREEN_EVERY:
             continue
-        composite = Image.fromarray(screen_composite(photo, person, SCREENS[index % len(SCREENS)]))
-        screens.append(fit_image(composite, size, fit_mode)[0])
+        pixels, person = np.asarray(photo), load_truth(sample.mask) >= THRESHOLD
+        if person.shape != pixels.shape[:2]:
+            continue
+        screen = SCREENS[index // SCREEN_EVERY % len(SCREENS)]
+        screens.append(fit_image(Image.fromarray(screen_composite(pixels, person, screen)), size, fit_mode)[0])
     no_screens = np.empty((0, size, size, 3), np.float32)
-    return Calibration(fitted_batch(samples, size, fit_mode), np.stack(screens) if screens else no_screens)
+    return Calibration(np.stack(photos), np.stack(screens) if screens else no_screens)
 
 
 def mean_activation_ranges(model_path: Path, batch: np.ndarray, scratch_path: Path) -> dict[str, tuple[float, float]]:
