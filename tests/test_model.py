@@ -52,6 +52,18 @@ def test_encoder_batchnorm_is_always_frozen_and_stages_follow_fine_tune_from():
 def test_size_must_be_a_multiple_of_16():
     with pytest.raises(ValueError, match="multiple of 16"):
         build_model(100, backbone_weights="none")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        build_model((TINY_SIZE, 100), backbone_weights="none")
+
+
+def test_the_same_weights_run_at_a_non_square_shape(model):
+    wide = build_model((TINY_SIZE, 2 * TINY_SIZE), backbone_weights="none")
+    assert [w.shape for w in wide.get_weights()] == [w.shape for w in model.get_weights()]
+    wide.set_weights(model.get_weights())
+    x = np.random.default_rng(2).uniform(0, 255, (1, TINY_SIZE, 2 * TINY_SIZE, 3)).astype(np.float32)
+    y = wide.predict(x, verbose=0)
+    assert y.shape == (1, TINY_SIZE, 2 * TINY_SIZE, 1)
+    assert y.min() >= 0 and y.max() <= 1
 
 
 def test_missing_weights_file_is_a_clear_error(tmp_path):
@@ -102,3 +114,15 @@ def test_training_and_export_builds_share_weights_files_and_compute_the_same(mod
     exported.load_weights(tmp_path / "trained.weights.h5")
     x = np.random.default_rng(2).uniform(0, 255, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
     np.testing.assert_allclose(exported.predict(x, verbose=0), trainable.predict(x, verbose=0), atol=1e-5)
+
+
+def test_input_shape_rules_of_the_shape_comparison():
+    from scripts.input_shape_compare import input_shape
+
+    assert input_shape("stretch", 448, 298, 416) == (416, 416)
+    assert input_shape("aspect-area", 448, 298, 416) == (336, 512)  # about 416 x 416 pixels, the photo's shape
+    assert input_shape("aspect-area", 298, 448, 416) == (512, 336)
+    assert input_shape("aspect-native", 448, 298, 416) == (304, 448)
+    assert input_shape("aspect-native", 448, 448, 416) == (448, 448)
+    with pytest.raises(ValueError, match="unknown rule"):
+        input_shape("letterbox", 448, 298, 416)

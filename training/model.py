@@ -98,7 +98,7 @@ def _resolve_weights(backbone_weights: str | None) -> str | None:
 
 
 def build_model(
-    size: int = 256,
+    size: int | tuple[int, int] = 256,
     backbone_weights: str | None = "imagenet",
     fine_tune_from: str = "conv1",
     freeze_encoder: bool = False,
@@ -106,17 +106,20 @@ def build_model(
 ) -> keras.Model:
     """Build the segmenter for size x size RGB input; output is the person probability (float32).
 
+    size: the side of the square input, or (height, width): the same weights run at any shape whose sides
+    are multiples of 16 (the image-pooling branch is built for the shape).
     fine_tune_from: the first encoder stage that trains (earlier stages stay frozen).
     for_training: the ASPP's dilated convolutions as ShiftedDilatedConv2D, whose gradient is fast on CPU; the
     default keeps plain dilated Conv2D layers, which ONNX exports as native dilated convolutions. Both builds
     compute the same function with the same weights, so a run trained one way exports the other.
     Encoder BatchNorm layers always run in inference mode: batches of 8 are too small to re-estimate them.
     """
-    if size % 16:
+    height, width = (size, size) if isinstance(size, int) else size
+    if height % 16 or width % 16:
         raise ValueError(f"size must be a multiple of 16, got {size}")
     if fine_tune_from not in ENCODER_STAGES:
         raise ValueError(f"fine_tune_from must be one of {ENCODER_STAGES}")
-    inputs = keras.Input(shape=(size, size, 3), name="image")
+    inputs = keras.Input(shape=(height, width, 3), name="image")
     encoder = keras.applications.ResNet50(
         include_top=False,
         weights=_resolve_weights(backbone_weights),
