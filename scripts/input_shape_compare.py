@@ -9,12 +9,15 @@ mean IoU of the raw map cut at 0.5 (no refinement, so below the served figures):
   stretch       size x size, as served;
   aspect-area   the photo's aspect ratio kept, about as many pixels as size x size (512 x 336 for 448 x 298);
   aspect-native the photo's aspect ratio kept, the long side 448 (the photos' own size; fewer pixels, faster).
-Sides are rounded to multiples of 16. Needs the [train] extra (TensorFlow).
+Sides are rounded to multiples of 16. Then two views of different shapes averaged: one rule's plain view with
+another's mirrored one (the cost of the served mirror pair when both have about size x size pixels), and all four
+views of two rules (twice the cost). Needs the [train] extra (TensorFlow).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -46,14 +49,15 @@ def input_shape(rule: str, width: int, height: int, size: int) -> tuple[int, int
     raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
 
 
-def mean_iou(weights: Path, samples: list[dataset.Sample], rule: str, size: int) -> float:
+def views(weights: Path, samples: list[dataset.Sample], rule: str, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per photo, the plain and the mirrored view's probability at the photo's size (float16)."""
     import keras
 
     from training.model import build_model
 
     keras.mixed_precision.set_global_policy("float32")
     models = {}  # one build per input shape; the photos come in a handful of shapes
-    ious = []
+    per_photo = []
     for sample in samples:
         with Image.open(sample.image) as opened:
             photo = opened.convert("RGB")
@@ -63,10 +67,20 @@ def mean_iou(weights: Path, samples: list[dataset.Sample], rule: str, size: int)
             models[shape].load_weights(weights)
         x = np.asarray(photo.resize(shape[::-1], Image.BILINEAR), dtype=np.float32)
         both = np.asarray(models[shape].predict_on_batch(np.stack([x, x[:, ::-1]])))[..., 0]
-        probability = (both[0] + both[1][:, ::-1]) / 2
-        full = np.asarray(Image.fromarray(probability).resize(photo.size, Image.BILINEAR))
-        ious.append(score_image(full >= 0.5, load_truth(sample.mask) >= 0.5)["iou"])
-    return float(np.mean(ious))
+        plain, mirrored = both[0], np.ascontiguousarray(both[1][:, ::-1])
+        per_photo.append(
+            tuple(np.asarray(Image.fromarray(p).resize(photo.size, Image.BILINEAR), np.float16) for p in (plain, mirrored))
+        )
+    return per_photo
+
+
+def mean_iou(truths: list[np.ndarray], *view_sets: list[np.ndarray]) -> float:
+    """Mean IoU of the average of the given views (each a list over the photos), cut at 0.5."""
+    ious = []
+    for i, truth in enumerate(truths):
+        probability = np.mean([views[i].astype(np.float32) for views in view_sets], axis=0)
+        ious.append(score_image(probability >= 0.5, truth)["iou"])
+    return round(float(np.mean(ious)), 4)
 
 
 def main() -> None:
@@ -78,9 +92,17 @@ def main() -> None:
     parser.add_argument("--rules", default=",".join(RULES))
     args = parser.parse_args()
     samples = dataset.validate(dataset.discover(args.data).val, "val")[: args.limit]
-    for rule in args.rules.split(","):
-        score = mean_iou(args.weights, samples, rule, args.size)
-        print(json.dumps({"rule": rule, "photos": len(samples), "mean_iou": round(score, 4)}))
+    truths = [load_truth(sample.mask) >= 0.5 for sample in samples]
+    rules = args.rules.split(",")
+    plain, mirrored = {}, {}
+    for rule in rules:
+        plain[rule], mirrored[rule] = zip(*views(args.weights, samples, rule, args.size), strict=True)
+        print(json.dumps({"views": f"{rule} + mirrored", "mean_iou": mean_iou(truths, plain[rule], mirrored[rule])}))
+    for first, second in itertools.permutations(rules, 2):
+        print(json.dumps({"views": f"{first} + {second} mirrored", "mean_iou": mean_iou(truths, plain[first], mirrored[second])}))
+    for first, second in itertools.combinations(rules, 2):
+        four = (plain[first], mirrored[first], plain[second], mirrored[second])
+        print(json.dumps({"views": f"{first} + {second}, each also mirrored", "mean_iou": mean_iou(truths, *four)}))
 
 
 if __name__ == "__main__":
