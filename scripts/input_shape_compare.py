@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from scripts.dev_val import DEFAULT_DATA
+from service.fitting import aspect_area_shape, multiple_of_16
 from training import dataset
 from training.evaluate import load_truth, score_image
 
@@ -32,17 +33,12 @@ NATIVE_LONG_SIDE = 448  # the dev val photos are at most this wide or tall
 RULES = ("stretch", "aspect-area", "aspect-native")
 
 
-def multiple_of_16(length: float) -> int:
-    return max(16, int(round(length / 16)) * 16)
-
-
 def input_shape(rule: str, width: int, height: int, size: int) -> tuple[int, int]:
     """(height, width) of the model input for a width x height photo."""
     if rule == "stretch":
         return size, size
     if rule == "aspect-area":
-        aspect = width / height
-        return multiple_of_16(size / aspect**0.5), multiple_of_16(size * aspect**0.5)
+        return aspect_area_shape(width, height, size)  # the service's aspect view
     if rule == "aspect-native":
         scale = NATIVE_LONG_SIDE / max(width, height)
         return multiple_of_16(height * scale), multiple_of_16(width * scale)

@@ -1,4 +1,4 @@
-"""How an image is fitted to the model's square input, and mapped back.
+"""How an image is fitted to the model's input (the square, and the aspect view), and mapped back.
 
 The same rule runs in training (as TensorFlow ops, see training/pipeline.py) and here in serving, and the
 ONNX metadata names the rule and the padding colour so the two can never drift apart silently.
@@ -46,6 +46,22 @@ def fit_image(image: Image.Image, size: int, mode: str, pad_rgb=PAD_RGB) -> tupl
     else:
         raise ValueError(f"unknown fit mode {mode!r}; expected one of {FIT_MODES}")
     return np.asarray(canvas, dtype=np.float32), placement
+
+
+# The aspect view keeps a photo's proportions up to this ratio; a longer panorama is squeezed to it, so the
+# view never has far more pixels, or a far thinner side, than the square.
+MAX_ASPECT_VIEW_RATIO = 4.0
+
+
+def multiple_of_16(length: float) -> int:
+    return max(16, int(round(length / 16)) * 16)
+
+
+def aspect_area_shape(width: int, height: int, size: int) -> tuple[int, int]:
+    """(height, width) of a model input with the photo's aspect ratio and about size x size pixels, so it costs
+    what the square costs; sides are multiples of 16 (the encoder's stride)."""
+    aspect = min(max(width / height, 1 / MAX_ASPECT_VIEW_RATIO), MAX_ASPECT_VIEW_RATIO)
+    return multiple_of_16(size / aspect**0.5), multiple_of_16(size * aspect**0.5)
 
 
 def unfit_probability(prob: np.ndarray, placement: Placement, width: int, height: int) -> np.ndarray:

@@ -14,9 +14,13 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from service.fitting import PAD_RGB, Placement, fit_image, unfit_probability
+from service.fitting import PAD_RGB, Placement, aspect_area_shape, fit_image, unfit_probability
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# What the model is run on for each photo, averaged (the file's "cutout.views"; without it, the square alone):
+SQUARE = "square"  # the photo fitted to the model's square input (its "cutout.fit" rule)
+MIRRORED_ASPECT = "mirrored-aspect"  # the photo mirrored at its own aspect ratio, about as many pixels as the square
+VIEWS = (SQUARE, MIRRORED_ASPECT)
 
 
 class ModelLoadError(RuntimeError):
@@ -31,6 +35,7 @@ class ModelInfo:
     input_size: int
     fit_mode: str
     pad_rgb: tuple[int, int, int]
+    views: tuple[str, ...] = (SQUARE,)
     metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -42,6 +47,12 @@ class ModelInfo:
                 f"{path} lacks the metadata the service needs: {', '.join(missing)} (export it with `python -m training export`)"
             )
         pad = tuple(int(v) for v in meta.get("cutout.pad_rgb", ",".join(map(str, PAD_RGB))).split(","))
+        views = tuple(meta.get("cutout.views", SQUARE).split(","))
+        if SQUARE not in views or not set(views) <= set(VIEWS):
+            raise ModelLoadError(f"{path}: unknown cutout.views {','.join(views)!r}; this service runs {', '.join(VIEWS)}")
+        height, width = session.get_inputs()[0].shape[1:3]
+        if MIRRORED_ASPECT in views and (isinstance(height, int) or isinstance(width, int)):
+            raise ModelLoadError(f"{path} asks for a {MIRRORED_ASPECT} view but its input has a fixed shape")
         return cls(
             name=meta.get("cutout.name", path.stem),
             input_name=session.get_inputs()[0].name,
@@ -49,6 +60,7 @@ class ModelInfo:
             input_size=int(meta["cutout.input_size"]),
             fit_mode=meta["cutout.fit"],
             pad_rgb=pad,  # type: ignore[arg-type]
+            views=views,
             metadata=meta,
         )
 
@@ -98,7 +110,7 @@ class Segmenter:
         return self.session.get_providers()
 
     def predict_model_size(self, batch: np.ndarray) -> np.ndarray:
-        """NHWC float32 RGB 0..255 at the model size -> N x size x size probabilities."""
+        """NHWC float32 RGB 0..255 at an input shape the model takes -> N x H x W probabilities."""
         (output,) = self.session.run([self.info.output_name], {self.info.input_name: batch.astype(np.float32)})
         return output[..., 0]
 
@@ -106,9 +118,23 @@ class Segmenter:
         """RGB image -> float32 person probability of the photo's area, at the model's resolution."""
         fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
         prob = self.predict_model_size(fitted[None])[0]
-        return np.ascontiguousarray(
+        prob = np.ascontiguousarray(
             prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
         )
+        if MIRRORED_ASPECT in self.info.views:
+            prob = (prob + self.predict_mirrored_aspect(image, prob.shape[1], prob.shape[0])) / 2
+        return prob
+
+    def predict_mirrored_aspect(self, image: Image.Image, width: int, height: int) -> np.ndarray:
+        """The person probability of the photo run mirrored at its own aspect ratio, as a width x height map.
+
+        A second look whose mistakes the square's rarely shares: the square squeezes the photo, and the mirror
+        turns it; averaged with the square it scores higher on dev val than the square mirror pair at the same
+        cost (models/README.md, "Views")."""
+        view_height, view_width = aspect_area_shape(image.width, image.height, self.info.input_size)
+        view = np.asarray(image.resize((view_width, view_height), Image.BILINEAR), dtype=np.float32)[:, ::-1]
+        prob = self.predict_model_size(np.ascontiguousarray(view)[None])[0][:, ::-1]
+        return unfit_probability(prob, Placement(0, 0, view_width, view_height), width, height)
 
     def predict(self, image: Image.Image) -> np.ndarray:
         """RGB image -> float32 person probability (H x W, 0..1) at the image's own size."""

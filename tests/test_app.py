@@ -163,6 +163,7 @@ def test_health_info_and_docs(client):
     assert info["ready"] and info["model"]["input_size"] > 0 and info["providers"] == ["CPUExecutionProvider"]
     assert info["limits"]["max_upload_mb"] == 2 and info["limits"]["memory_budget_mb"] > 0
     assert info["model"]["file"] == "cutout-person.onnx" and "/" not in json.dumps(info["model"]["file"])
+    assert info["model"]["views"][0] == "square" and set(info["model"]["views"]) <= {"square", "mirrored-aspect"}
     assert str(ROOT) not in json.dumps(info)  # nothing about the server's disk
     assert {"subject", "confidence", "on_empty", "decontaminate"} <= set(info["features"])
     assert info["options"]["subject"] == "all" and info["options"]["decontaminate"] is True

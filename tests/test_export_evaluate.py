@@ -13,7 +13,8 @@ pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from service.segmenter import Segmenter  # noqa: E402
+from service.fitting import aspect_area_shape  # noqa: E402
+from service.segmenter import MIRRORED_ASPECT, SQUARE, ModelLoadError, Segmenter  # noqa: E402
 from tests.conftest import INT8_WEIGHT_LIMIT, TINY_SIZE, int8_weight_range  # noqa: E402
 from training import dataset  # noqa: E402
 from training.export import ExportError, export, load_trained_model  # noqa: E402
@@ -188,6 +189,49 @@ def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):
     mirrored = session.run(None, {"image": image[:, :, ::-1].copy()})[0][:, :, ::-1]
     np.testing.assert_allclose(direct, mirrored, atol=1e-5)
     assert Segmenter(out, provider="cpu").info.metadata["cutout.tta"] == "hflip-average"
+
+
+def test_aspect_view_export_takes_any_shape_and_the_service_averages_both_views(tiny_run, tiny_onnx, tmp_path):
+    out = tmp_path / "aspect.onnx"
+    summary = export(tiny_run, out, aspect_view=True)
+    assert summary["parity_max_abs_diff"] <= 1e-4
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    model, _ = load_trained_model(tiny_run, None)  # the same weights, built for any shape
+    wide = np.random.default_rng(4).uniform(0, 255, (1, TINY_SIZE - 16, TINY_SIZE + 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(session.run(None, {"image": wide})[0], model.predict(wide, verbose=0), atol=1e-4)
+
+    segmenter = Segmenter(out, provider="cpu")
+    assert segmenter.info.views == (SQUARE, MIRRORED_ASPECT) and segmenter.info.input_size == TINY_SIZE
+    photo = Image.fromarray(np.random.default_rng(5).integers(0, 256, (60, 90, 3), dtype=np.uint8))
+    square = Segmenter(tiny_onnx, provider="cpu").predict_small(photo)  # the same run, the square view alone
+    height, width = aspect_area_shape(photo.width, photo.height, TINY_SIZE)
+    assert (height, width) == (48, 80)
+    view = np.asarray(photo.resize((width, height), Image.BILINEAR), dtype=np.float32)[None, :, ::-1]
+    mirrored = session.run(None, {"image": np.ascontiguousarray(view)})[0][0, :, ::-1, 0]
+    mirrored = np.asarray(Image.fromarray(np.ascontiguousarray(mirrored)).resize(square.shape[::-1], Image.BILINEAR))
+    np.testing.assert_allclose(segmenter.predict_small(photo), (square + mirrored) / 2, atol=1e-4)
+    assert segmenter.predict(photo).shape == (60, 90)
+
+    half = tmp_path / "aspect-fp16.onnx"  # the CUDA file: the same views, run here on CPU
+    export(tiny_run, half, precision="fp16", aspect_view=True)
+    np.testing.assert_allclose(Segmenter(half, provider="cpu").predict_small(photo), segmenter.predict_small(photo), atol=0.02)
+
+
+def test_aspect_view_is_refused_where_the_service_cannot_run_it(tiny_run, tiny_onnx, tmp_path):
+    with pytest.raises(ExportError, match="without --flip-tta"):
+        export(tiny_run, tmp_path / "both.onnx", flip_tta=True, aspect_view=True)
+    from training.card import set_metadata
+
+    proto = onnx.load(str(tiny_onnx))
+    meta = {entry.key: entry.value for entry in proto.metadata_props}
+    set_metadata(proto, {**meta, "cutout.views": f"{SQUARE},{MIRRORED_ASPECT}"})  # a fixed shape cannot take the view
+    onnx.save(proto, tmp_path / "fixed.onnx")
+    with pytest.raises(ModelLoadError, match="fixed shape"):
+        Segmenter(tmp_path / "fixed.onnx", provider="cpu")
+    set_metadata(proto, {**meta, "cutout.views": f"{SQUARE},upside-down"})
+    onnx.save(proto, tmp_path / "unknown.onnx")
+    with pytest.raises(ModelLoadError, match="unknown cutout.views"):
+        Segmenter(tmp_path / "unknown.onnx", provider="cpu")
 
 
 def test_a_graph_onnxruntime_cannot_load_is_refused_with_the_reason():

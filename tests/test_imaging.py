@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from service.errors import CATALOGUE
-from service.fitting import LETTERBOX, STRETCH, fit_image, unfit_probability
+from service.fitting import LETTERBOX, STRETCH, aspect_area_shape, fit_image, unfit_probability
 from service.imaging import ImageError, decode_image, encode_image, resize_to_max
 from tests.corpus.generate import BAD, GOOD
 
@@ -77,6 +77,22 @@ def test_fit_and_unfit_round_trip(mode):
     assert back[:, :55].mean() > 0.95 and back[:, 65:].mean() < 0.05  # left half stays left
     if mode == LETTERBOX:
         assert placement.height == 16 and fitted[0, 0].tolist() == [124, 116, 104]
+
+
+@pytest.mark.parametrize(
+    "width,height,shape",
+    [
+        (448, 298, (336, 512)),  # a dev val landscape: its proportions, about 416 x 416 pixels
+        (298, 448, (512, 336)),
+        (500, 500, (416, 416)),  # a square photo's aspect view is the square
+        (4000, 100, (208, 832)),  # a panorama is squeezed to 4:1, so its view costs what the square costs
+        (1, 1000, (832, 208)),
+    ],
+)
+def test_aspect_view_keeps_the_proportions_at_the_squares_cost(width, height, shape):
+    view = aspect_area_shape(width, height, 416)
+    assert view == shape and view[0] % 16 == 0 and view[1] % 16 == 0
+    assert 0.9 < view[0] * view[1] / 416**2 < 1.1
 
 
 def _idat_stream(png: bytes) -> bytes:

@@ -9,7 +9,7 @@ pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 import keras  # noqa: E402
 
 from tests.conftest import BACKBONE, TINY_SIZE  # noqa: E402
-from training.model import CaffePreprocess, ShiftedDilatedConv2D, build_model  # noqa: E402
+from training.model import AnyShapeDilatedConv2D, CaffePreprocess, ShiftedDilatedConv2D, build_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_decoder_has_the_deeplabv3plus_parts(model):
     names = {layer.name for layer in model.layers}
     assert {"aspp_pool", "aspp_1x1", "aspp_d6", "aspp_d12", "aspp_d18", "aspp_out", "skip", "decoder_1", "decoder_2"} <= names
     assert "conv4_block6_2_relu" in names and "conv2_block3_2_relu" in names
-    assert any(isinstance(layer, keras.layers.AveragePooling2D) for layer in model.layers)
+    assert any(isinstance(layer, keras.layers.GlobalAveragePooling2D) for layer in model.layers)  # image pooling
 
 
 def test_preprocessing_matches_keras_resnet50():
@@ -107,13 +107,21 @@ def test_shifted_dilated_convolution_is_the_dilated_convolution_and_its_gradient
 def test_training_and_export_builds_share_weights_files_and_compute_the_same(model, tmp_path):
     trainable = build_model(TINY_SIZE, backbone_weights="none", for_training=True)
     assert isinstance(trainable.get_layer("aspp_d6"), ShiftedDilatedConv2D)
-    assert type(model.get_layer("aspp_d6")) is keras.layers.Conv2D  # what ONNX exports as a native dilated Conv
+    assert type(model.get_layer("aspp_d6")) is AnyShapeDilatedConv2D  # what ONNX exports as a native dilated Conv
     trainable.set_weights([w + 0.01 for w in trainable.get_weights()])
     trainable.save_weights(tmp_path / "trained.weights.h5")
     exported = build_model(TINY_SIZE, backbone_weights="none")
     exported.load_weights(tmp_path / "trained.weights.h5")
     x = np.random.default_rng(2).uniform(0, 255, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
     np.testing.assert_allclose(exported.predict(x, verbose=0), trainable.predict(x, verbose=0), atol=1e-5)
+
+    any_shape = build_model(None, backbone_weights="none")  # the graph the aspect-view export converts
+    any_shape.load_weights(tmp_path / "trained.weights.h5")
+    np.testing.assert_allclose(any_shape.predict(x, verbose=0), exported.predict(x, verbose=0), atol=1e-5)
+    wide = np.random.default_rng(3).uniform(0, 255, (1, TINY_SIZE - 16, 2 * TINY_SIZE, 3)).astype(np.float32)
+    fixed_wide = build_model(wide.shape[1:3], backbone_weights="none")
+    fixed_wide.load_weights(tmp_path / "trained.weights.h5")
+    np.testing.assert_allclose(any_shape.predict(wide, verbose=0), fixed_wide.predict(wide, verbose=0), atol=1e-5)
 
 
 def test_input_shape_rules_of_the_shape_comparison():

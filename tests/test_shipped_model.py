@@ -75,6 +75,7 @@ def test_the_cuda_file_is_the_same_model_in_fp16(segmenter):
     assert gpu["cutout.precision"] == "fp16"
     for key in ("cutout.input_size", "cutout.fit", "cutout.tta", "cutout.run", "cutout.training_config"):
         assert gpu[key] == cpu[key], key
+    assert gpu.get("cutout.views") == cpu.get("cutout.views")  # both run the same views of a photo
     gpu_card = json.loads(DEFAULT_GPU_MODEL.with_suffix(".json").read_text())
     assert gpu_card["precision"] == "fp16" and gpu_card["name"] == gpu["cutout.name"] == DEFAULT_GPU_MODEL.stem
     assert gpu["cutout.version"] == gpu_card["version"] == __version__

@@ -99,6 +99,12 @@ def _add_export_parser(sub) -> None:
         "--flip-tta", action="store_true", help="average with the mirrored photo's prediction inside the graph (2x compute)"
     )
     p.add_argument(
+        "--aspect-view",
+        action="store_true",
+        help="a graph for any input shape; the service averages the square with the photo mirrored at its own "
+        "aspect ratio (instead of --flip-tta, same compute)",
+    )
+    p.add_argument(
         "--scales",
         type=lambda text: [int(part) for part in text.split(",")],
         help="comma-separated model input sizes averaged inside the graph, e.g. 384,320 (the input stays --size)",
@@ -119,6 +125,7 @@ def _run_export(args, parser) -> int:
         force=args.force,
         flip_tta=args.flip_tta,
         scales=args.scales,
+        aspect_view=args.aspect_view,
     )
     print(json.dumps(summary, indent=2))
     return 0

@@ -1,7 +1,8 @@
 """Export a trained run to one self-describing ONNX file (fp32, fp16 for CUDA, or int8 QDQ for CPU).
 
 The file is the whole contract with the service: input `image` (float32 NHWC RGB 0..255 at a fixed size,
-dynamic batch), output `mask` (person probability), and metadata_props describing everything else.
+or any height and width that are multiples of 16 when the service adds the aspect view; dynamic batch),
+output `mask` (person probability), and metadata_props describing everything else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import onnx
 from PIL import Image
 
 from service import __version__
-from service.fitting import PAD_RGB, fit_image
+from service.fitting import PAD_RGB, aspect_area_shape, fit_image
+from service.segmenter import MIRRORED_ASPECT, SQUARE
 from training import dataset
 from training.card import set_metadata
 from training.fit import FitConfig, initial_weights_path
@@ -45,8 +47,8 @@ def git_commit() -> str:
         return "unknown"
 
 
-def load_trained_model(run_dir: Path, size: int):
-    """Rebuild the run's architecture at `size` in float32 and load its best (else last) weights."""
+def load_trained_model(run_dir: Path, size: int | None):
+    """Rebuild the run's architecture at `size` (None: any shape) in float32 and load its best (else last) weights."""
     import keras
 
     from training.model import build_model
@@ -94,15 +96,25 @@ def with_scale_averaging(predict_by_size: dict, size: int):
     return predict
 
 
-def tta_description(flip_tta: bool, scales: list[int], size: int) -> str:
+def tta_description(flip_tta: bool, scales: list[int], size: int, aspect_view: bool = False) -> str:
+    if aspect_view:
+        return f"the service averages the square with the photo mirrored at its aspect ratio ({SQUARE},{MIRRORED_ASPECT})"
     parts = ["hflip-average"] if flip_tta else []
     if any(scale != size for scale in scales):
         parts.append("scale-average " + "+".join(map(str, scales)))
     return ", ".join(parts) or "none"
 
 
-def build_predictor(run_dir: Path, size: int, flip_tta: bool, scales: list[int] | None):
-    """The Keras function that the ONNX graph reproduces: one model, or an average over mirrors and scales."""
+def build_predictor(run_dir: Path, size: int, flip_tta: bool, scales: list[int] | None, aspect_view: bool = False):
+    """The Keras function that the ONNX graph reproduces: one model, or an average over mirrors and scales.
+
+    aspect_view: the plain model at any input shape; the service runs it on the square and on the mirrored
+    aspect view and averages them (service/segmenter.py), so neither mirror nor scale goes into the graph."""
+    if aspect_view:
+        if flip_tta or (scales and scales != [size]):
+            raise ExportError("the aspect view is the second view: export it without --flip-tta or --scales")
+        model, config = load_trained_model(run_dir, None)
+        return (lambda image: model(image, training=False)), config
     scales = scales or [size]
     predictors, config = {}, None
     for scale in dict.fromkeys(scales):
@@ -113,7 +125,8 @@ def build_predictor(run_dir: Path, size: int, flip_tta: bool, scales: list[int] 
     return with_scale_averaging(predictors, size), config
 
 
-def convert_to_onnx(predict, size: int) -> onnx.ModelProto:
+def convert_to_onnx(predict, size: int | None) -> onnx.ModelProto:
+    """size: the input's fixed side, or None for any height and width."""
     import tensorflow as tf
     import tf2onnx
 
@@ -128,14 +141,26 @@ def fitted_batch(samples: list[dataset.Sample], size: int, fit_mode: str) -> np.
     return np.stack([fit_image(Image.open(s.image).convert("RGB"), size, fit_mode)[0] for s in samples])
 
 
-def check_parity(predict, proto: onnx.ModelProto, batch: np.ndarray) -> float:
+def aspect_view_batch(samples: list[dataset.Sample], size: int) -> np.ndarray:
+    """Real photos at the first one's aspect-view shape, mirrored as the service's second view is."""
+    with Image.open(samples[0].image) as first:
+        height, width = aspect_area_shape(first.width, first.height, size)
+    photos = [Image.open(s.image).convert("RGB").resize((width, height), Image.BILINEAR) for s in samples]
+    return np.stack([np.asarray(photo, dtype=np.float32)[:, ::-1] for photo in photos])
+
+
+def cpu_session(proto: onnx.ModelProto, what: str = "converted"):
+    """An onnxruntime session over the graph, or an ExportError that says why it cannot load."""
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ExportError(f"onnxruntime cannot load the converted graph; not writing the file: {exc}") from exc
-    onnx_out = session.run(None, {"image": batch})[0]
+        raise ExportError(f"onnxruntime cannot load the {what} graph; not writing the file: {exc}") from exc
+
+
+def check_parity(predict, proto: onnx.ModelProto, batch: np.ndarray) -> float:
+    onnx_out = cpu_session(proto).run(None, {"image": batch})[0]
     keras_out = np.asarray(predict(batch))
     diff = float(np.max(np.abs(onnx_out - keras_out)))
     if diff > PARITY_TOLERANCE:
@@ -153,22 +178,25 @@ def portable_config(config: FitConfig) -> dict:
 
 
 def build_metadata(
-    name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float, tta: str
+    name: str, size: int, precision: str, config: FitConfig, run_dir: Path, parity: float, tta: str, aspect_view: bool = False
 ) -> dict[str, str]:
     metrics_path = run_dir / "metrics.json"
+    shape = "any height and width, multiples of 16" if aspect_view else "dynamic batch"
+    views = {"cutout.views": f"{SQUARE},{MIRRORED_ASPECT}"} if aspect_view else {}
     return {
         "cutout.name": name,
         "cutout.version": __version__,
         "cutout.input_name": "image",
         "cutout.output_name": "mask",
         "cutout.input_size": str(size),
-        "cutout.input_layout": "NHWC float32 RGB 0..255, dynamic batch",
+        "cutout.input_layout": f"NHWC float32 RGB 0..255, {shape}",
         "cutout.fit": config.fit_mode,
         "cutout.pad_rgb": ",".join(map(str, PAD_RGB)),
         "cutout.preprocessing": "inside the graph: caffe-style ResNet normalisation (RGB->BGR, minus ImageNet mean)",
         "cutout.output": "person probability in [0,1], N x H x W x 1; threshold 0.5 for a binary mask",
         "cutout.precision": precision,
         "cutout.tta": tta,
+        **views,
         "cutout.architecture": "ResNet-50 encoder (ImageNet) + DeepLabV3+ decoder, output stride 16",
         "cutout.training_data": TRAINING_DATA,
         "cutout.training_config": json.dumps(portable_config(config)),
@@ -183,8 +211,28 @@ def build_metadata(
 def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    omit_unused_resize_inputs(proto)
     # Inputs/outputs stay float32 so the service feeds the same tensors to every precision.
     return convert_float_to_float16(proto, keep_io_types=True)
+
+
+def omit_unused_resize_inputs(proto: onnx.ModelProto) -> None:
+    """Leave out `roi` and `scales` of every Resize that is given its output `sizes` (as in the any-shape graph).
+
+    tf2onnx passes them as empty tensors; the fp16 converter casts those into named tensors, which onnxruntime
+    then reads as `scales` given alongside `sizes` and refuses to load. An omitted input stays omitted."""
+    dropped = set()
+    for node in proto.graph.node:
+        if node.op_type != "Resize" or len(node.input) < 4 or not node.input[3]:
+            continue
+        modes = [a.s.decode() for a in node.attribute if a.name == "coordinate_transformation_mode"]
+        if modes != ["tf_crop_and_resize"]:  # the one mode that reads `roi`
+            dropped.update(node.input[1:3])
+            node.input[1] = node.input[2] = ""
+    still_used = {name for node in proto.graph.node for name in node.input}
+    unused = [tensor for tensor in proto.graph.initializer if tensor.name in dropped - still_used]
+    for tensor in unused:
+        proto.graph.initializer.remove(tensor)
 
 
 class _CalibrationReader:
@@ -313,27 +361,33 @@ def export(
     force: bool = False,
     flip_tta: bool = False,
     scales: list[int] | None = None,
+    aspect_view: bool = False,
 ) -> dict:
     """Write `out` and return a summary. int8 is checked against fp32 on `check_images` val photos.
 
     scales: model input sizes averaged inside the graph (default: just `size`).
+    aspect_view: a graph for any input shape, which the service runs on the square and on the photo mirrored
+    at its own aspect ratio (service/segmenter.py); `size` stays the square's side.
     """
     run_dir, out = Path(run_dir), Path(out)
     recorded = FitConfig.load(run_dir)
     if not (data or recorded.data):
         raise ExportError(f"{run_dir} records no dataset: give --data (photos for the parity, calibration and int8 checks)")
     size = size or recorded.size
-    predict, config = build_predictor(run_dir, size, flip_tta, scales)
-    tta = tta_description(flip_tta, scales or [size], size)
+    predict, config = build_predictor(run_dir, size, flip_tta, scales, aspect_view)
+    tta = tta_description(flip_tta, scales or [size], size, aspect_view)
     splits = dataset.discover(data or config.data, config.val_fraction, config.seed)
-    proto = convert_to_onnx(predict, size)
-    parity = check_parity(predict, proto, fitted_batch(splits.val[:parity_images], size, config.fit_mode))
+    proto = convert_to_onnx(predict, None if aspect_view else size)
+    parity_photos = splits.val[:parity_images]
+    parity = check_parity(predict, proto, fitted_batch(parity_photos, size, config.fit_mode))
+    if aspect_view:
+        parity = max(parity, check_parity(predict, proto, aspect_view_batch(parity_photos, size)))
     summary = {"out": str(out), "size": size, "precision": precision, "tta": tta, "parity_max_abs_diff": parity}
     name = out.stem
-    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity, tta))
+    set_metadata(proto, build_metadata(name, size, "fp32", config, run_dir, parity, tta, aspect_view))
 
     proto = _to_precision(proto, precision, splits, size, config.fit_mode, calibration_images, check_images, force, summary)
-    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity, tta))
+    set_metadata(proto, build_metadata(name, size, precision, config, run_dir, parity, tta, aspect_view))
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, out)
     summary["bytes"] = out.stat().st_size
@@ -345,7 +399,9 @@ def _to_precision(proto, precision, splits, size, fit_mode, calibration_images, 
     if precision == "fp32":
         return proto
     if precision == "fp16":
-        return to_fp16(proto)
+        half = to_fp16(proto)
+        cpu_session(half, "fp16")
+        return half
     if precision != "int8":
         raise ValueError(f"unknown precision {precision!r}")
     step = max(1, len(splits.train) // calibration_images)

@@ -65,18 +65,66 @@ class ShiftedDilatedConv2D(layers.Conv2D):
 ShiftedDilatedConv2D.__name__ = "Conv2D"  # weights filed as "conv2d", exactly where a plain Conv2D's would be
 
 
+@keras.saving.register_keras_serializable(package="cutout")
+class AnyShapeDilatedConv2D(layers.Conv2D):
+    """A dilated Conv2D that the TensorFlow export turns into one dilated ONNX Conv at any input shape.
+    TensorFlow computes a dilated convolution as space-to-batch, convolution, batch-to-space; the converter
+    folds that back into one Conv only when the shape is known, and otherwise leaves slow reshuffles in the graph."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.padding != "same" or self.strides != (1, 1) or self.data_format != "channels_last":
+            raise ValueError("AnyShapeDilatedConv2D computes 'same' padding, stride 1, channels_last only")
+
+    def convolution_op(self, inputs, kernel):
+        if inputs.shape[1] is not None and inputs.shape[2] is not None:
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf  # only the TensorFlow export builds a graph without a shape
+
+        # Explicit padding: onnxruntime runs no dilated Conv with SAME auto-padding.
+        (rate_y, rate_x), (half_y, half_x) = self.dilation_rate, (k // 2 for k in self.kernel_size)
+        padded = tf.pad(inputs, [[0, 0], [rate_y * half_y] * 2, [rate_x * half_x] * 2, [0, 0]])
+        return tf.nn.conv2d(padded, kernel, strides=1, padding="VALID", dilations=self.dilation_rate)
+
+
+AnyShapeDilatedConv2D.__name__ = "Conv2D"  # weights filed where a plain Conv2D's would be
+
+
+@keras.saving.register_keras_serializable(package="cutout")
+class AnyShapeUpSampling2D(layers.UpSampling2D):
+    """UpSampling2D that also runs when height and width are known only at run time: Keras' own resize needs
+    them when a TensorFlow graph is traced, and the exported graph with any input shape has none."""
+
+    def call(self, inputs):
+        if inputs.shape[1] is not None and inputs.shape[2] is not None:
+            return super().call(inputs)
+        import tensorflow as tf  # only the TensorFlow export builds a graph without a shape
+
+        size = tf.shape(inputs)[1:3] * tf.constant(self.size, tf.int32)
+        return tf.image.resize(inputs, size, method=self.interpolation)
+
+
 def convolution_block(x, filters=256, kernel_size=3, dilation_rate=1, name=None, conv=layers.Conv2D):
     x = conv(filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False, name=name)(x)
     x = layers.BatchNormalization(name=f"{name}_bn" if name else None)(x)
     return layers.Activation("relu")(x)
 
 
+@keras.saving.register_keras_serializable(package="cutout")
+class SpreadOver(layers.Layer):
+    """A 1 x 1 map repeated over the height and width of another: the image-pooling branch's way back to the
+    feature map's size without knowing that size when the graph is built (UpSampling2D needs it), so one
+    graph serves every input shape."""
+
+    def call(self, pooled, like):
+        return pooled * ops.ones_like(like[..., :1])
+
+
 def dilated_spatial_pyramid_pooling(x, dilated_conv=layers.Conv2D):
     """ASPP: image pooling, a 1x1 conv and three dilated 3x3 convs, fused by a 1x1 conv."""
-    height, width = x.shape[1], x.shape[2]
-    pooled = layers.AveragePooling2D(pool_size=(height, width))(x)
+    pooled = layers.GlobalAveragePooling2D(keepdims=True)(x)
     pooled = convolution_block(pooled, kernel_size=1, name="aspp_pool")
-    pooled = layers.UpSampling2D(size=(height, width), interpolation="bilinear")(pooled)
+    pooled = SpreadOver()(pooled, x)
     branches = [
         pooled,
         convolution_block(x, kernel_size=1, name="aspp_1x1"),
@@ -98,7 +146,7 @@ def _resolve_weights(backbone_weights: str | None) -> str | None:
 
 
 def build_model(
-    size: int | tuple[int, int] = 256,
+    size: int | tuple[int, int] | None = 256,
     backbone_weights: str | None = "imagenet",
     fine_tune_from: str = "conv1",
     freeze_encoder: bool = False,
@@ -106,16 +154,16 @@ def build_model(
 ) -> keras.Model:
     """Build the segmenter for size x size RGB input; output is the person probability (float32).
 
-    size: the side of the square input, or (height, width): the same weights run at any shape whose sides
-    are multiples of 16 (the image-pooling branch is built for the shape).
+    size: the side of the square input, or (height, width), or None for a graph that takes any shape: the
+    same weights run at any shape whose sides are multiples of 16.
     fine_tune_from: the first encoder stage that trains (earlier stages stay frozen).
     for_training: the ASPP's dilated convolutions as ShiftedDilatedConv2D, whose gradient is fast on CPU; the
     default keeps plain dilated Conv2D layers, which ONNX exports as native dilated convolutions. Both builds
     compute the same function with the same weights, so a run trained one way exports the other.
     Encoder BatchNorm layers always run in inference mode: batches of 8 are too small to re-estimate them.
     """
-    height, width = (size, size) if isinstance(size, int) else size
-    if height % 16 or width % 16:
+    height, width = (size, size) if isinstance(size, int) or size is None else size
+    if any(side is not None and side % 16 for side in (height, width)):
         raise ValueError(f"size must be a multiple of 16, got {size}")
     if fine_tune_from not in ENCODER_STAGES:
         raise ValueError(f"fine_tune_from must be one of {ENCODER_STAGES}")
@@ -132,15 +180,15 @@ def build_model(
         frozen = freeze_encoder or stage_index < first_trainable or isinstance(layer, layers.BatchNormalization)
         layer.trainable = not frozen
 
-    dilated_conv = ShiftedDilatedConv2D if for_training else layers.Conv2D
+    dilated_conv = ShiftedDilatedConv2D if for_training else AnyShapeDilatedConv2D
     x = dilated_spatial_pyramid_pooling(encoder.get_layer(HIGH_LEVEL_LAYER).output, dilated_conv)
-    x = layers.UpSampling2D(size=4, interpolation="bilinear")(x)
+    x = AnyShapeUpSampling2D(size=4, interpolation="bilinear")(x)
     skip = convolution_block(encoder.get_layer(LOW_LEVEL_LAYER).output, filters=48, kernel_size=1, name="skip")
     x = layers.Concatenate()([x, skip])
     x = convolution_block(x, name="decoder_1")
     x = convolution_block(x, name="decoder_2")
     # Classify at stride 4, then upsample the logits: as good as upsampling features, 16x cheaper.
     logits = layers.Conv2D(1, 1, name="logits")(x)
-    logits = layers.UpSampling2D(size=4, interpolation="bilinear", dtype="float32")(logits)
+    logits = AnyShapeUpSampling2D(size=4, interpolation="bilinear", dtype="float32")(logits)
     outputs = layers.Activation("sigmoid", dtype="float32", name="mask")(logits)
     return keras.Model(inputs, outputs, name="resnet50_deeplabv3plus")

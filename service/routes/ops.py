@@ -43,6 +43,7 @@ def _model_info(state) -> dict | None:
         "file": segmenter.path.name,  # never the absolute path: it tells clients about the server's disk
         "input_size": segmenter.info.input_size,
         "fit": segmenter.info.fit_mode,
+        "views": list(segmenter.info.views),
         "metadata": segmenter.info.metadata,
     }
 
