@@ -158,7 +158,7 @@ def build_model(
     same weights run at any shape whose sides are multiples of 16.
     fine_tune_from: the first encoder stage that trains (earlier stages stay frozen).
     for_training: the ASPP's dilated convolutions as ShiftedDilatedConv2D, whose gradient is fast on CPU; the
-    default keeps plain dilated Conv2D layers, which ONNX exports as native dilated convolutions. Both builds
+    default keeps dilated Conv2D layers (AnyShapeDilatedConv2D), which ONNX exports as native dilated convolutions. Both builds
     compute the same function with the same weights, so a run trained one way exports the other.
     Encoder BatchNorm layers always run in inference mode: batches of 8 are too small to re-estimate them.
     """
