@@ -64,6 +64,12 @@ def aspect_area_shape(width: int, height: int, size: int) -> tuple[int, int]:
     return multiple_of_16(size / aspect**0.5), multiple_of_16(size * aspect**0.5)
 
 
+def mirrored_view(image: Image.Image, height: int, width: int) -> np.ndarray:
+    """RGB PIL image -> float32 height x width x 3 array (0..255) of the photo resized and mirrored left to right."""
+    resized = np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.float32)
+    return np.ascontiguousarray(resized[:, ::-1])
+
+
 def unfit_probability(prob: np.ndarray, placement: Placement, width: int, height: int) -> np.ndarray:
     """Model-size probability map -> float32 map at the original width x height (bilinear)."""
     crop = prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from service.fitting import PAD_RGB, Placement, aspect_area_shape, fit_image, unfit_probability
+from service.fitting import PAD_RGB, Placement, aspect_area_shape, fit_image, mirrored_view, unfit_probability
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # What the model is run on for each photo, averaged (the file's "cutout.views"; without it, the square alone):
@@ -132,8 +132,8 @@ class Segmenter:
         turns it; averaged with the square it scores higher on dev val than the square mirror pair at the same
         cost (models/README.md, "Views")."""
         view_height, view_width = aspect_area_shape(image.width, image.height, self.info.input_size)
-        view = np.asarray(image.resize((view_width, view_height), Image.BILINEAR), dtype=np.float32)[:, ::-1]
-        prob = self.predict_model_size(np.ascontiguousarray(view)[None])[0][:, ::-1]
+        view = mirrored_view(image, view_height, view_width)
+        prob = self.predict_model_size(view[None])[0][:, ::-1]
         return unfit_probability(prob, Placement(0, 0, view_width, view_height), width, height)
 
     def predict(self, image: Image.Image) -> np.ndarray:

@@ -19,7 +19,7 @@ import onnx
 from PIL import Image
 
 from service import __version__
-from service.fitting import PAD_RGB, aspect_area_shape, fit_image
+from service.fitting import PAD_RGB, aspect_area_shape, fit_image, mirrored_view
 from service.segmenter import MIRRORED_ASPECT, SQUARE
 from training import dataset
 from training.card import set_metadata
@@ -145,8 +145,7 @@ def aspect_view_batch(samples: list[dataset.Sample], size: int) -> np.ndarray:
     """Real photos at the first one's aspect-view shape, mirrored as the service's second view is."""
     with Image.open(samples[0].image) as first:
         height, width = aspect_area_shape(first.width, first.height, size)
-    photos = [Image.open(s.image).convert("RGB").resize((width, height), Image.BILINEAR) for s in samples]
-    return np.stack([np.asarray(photo, dtype=np.float32)[:, ::-1] for photo in photos])
+    return np.stack([mirrored_view(Image.open(s.image).convert("RGB"), height, width) for s in samples])
 
 
 def cpu_session(proto: onnx.ModelProto, what: str = "converted"):
