@@ -86,3 +86,38 @@ def test_pipeline_reads_01_and_0255_masks_the_same(tmp_path, mask_scale):
     assert images.shape == (2, 32, 32, 3) and masks.shape == (2, 32, 32, 1)
     assert float(np.max(masks)) == pytest.approx(1.0, abs=0.02)
     assert np.mean(np.abs(masks.numpy()[0, ..., 0] - truth)) < 0.05
+
+
+def _blob_proportions(masks: np.ndarray) -> list[float]:
+    """Height / width of the mask's blob in each crop that holds it whole (clear of the crop's border)."""
+    proportions = []
+    for mask in masks[..., 0] > 0.5:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows) and rows[0] > 0 and cols[0] > 0 and rows[-1] < mask.shape[0] - 1 and cols[-1] < mask.shape[1] - 1:
+            proportions.append((rows[-1] - rows[0] + 1) / (cols[-1] - cols[0] + 1))
+    return proportions
+
+
+def wide_photo_of_a_square() -> tuple[Image.Image, np.ndarray]:
+    """A 3:1 photo whose person is a square: stretched to the model's square input it stands 3x taller than wide."""
+    photo = np.full((60, 180, 3), 60, np.uint8)
+    mask = np.zeros((60, 180), np.uint8)
+    photo[22:38, 82:98], mask[22:38, 82:98] = 230, 1
+    return Image.fromarray(photo), mask
+
+
+def test_true_aspect_crops_show_the_photo_in_its_own_proportions(tmp_path):
+    from tests.conftest import kaggle_layout
+    from training.pipeline import make_dataset as make_tf_dataset
+
+    root = kaggle_layout(tmp_path, {"wide": wide_photo_of_a_square()})
+    samples = dataset.load_splits(root).train * 16
+
+    def proportions(fraction):
+        stream = make_tf_dataset(samples, size=48, batch_size=16, training=True, seed=3, true_aspect_fraction=fraction)
+        return _blob_proportions(np.concatenate([masks.numpy() for _, masks in stream.take(2)]))
+
+    stretched, undistorted = proportions(0.0), proportions(1.0)
+    assert len(stretched) >= 8 and len(undistorted) >= 8
+    assert 2.2 < np.median(stretched) < 4.0  # the square, stretched 3x
+    assert 0.75 < np.median(undistorted) < 1.35  # the square, square again

@@ -137,3 +137,30 @@ def test_the_command_line_passes_typed_options_and_trains_defaults(monkeypatch):
     assert received["pack_path"] == "train.npz" and received["lr"] == 2e-5 and received["loss"] == "bce_lovasz"
     assert (received["minutes"], received["size"], received["batch_size"]) == (8.0, 384, 32)  # train()'s own defaults
     assert isinstance(received["steps_per_epoch"], int) and isinstance(received["negative_fraction"], float)
+
+
+def test_true_aspect_crops_are_packed_and_drawn(tmp_path):
+    from tests.conftest import kaggle_layout
+    from tests.test_dataset import _blob_proportions, wide_photo_of_a_square
+
+    root = kaggle_layout(tmp_path / "data", {"wide": wide_photo_of_a_square()})
+    pack(root, tmp_path / "wide.npz", side=48, quality=95)
+    data = Pack.load(tmp_path / "wide.npz")
+    np.testing.assert_allclose(data.aspects, [3.0])
+    photo, _ = data.decoded(0)
+    assert photo.shape == (48, 48, 3)  # packed stretched, as before
+
+    def proportions(fraction):
+        stream = batches(data, 48, 1, seed=5, negative_fraction=0.0, zoom_out_fraction=0.0, true_aspect_fraction=fraction)
+        return _blob_proportions(np.concatenate([next(stream)[1] for _ in range(64)]))
+
+    stretched, undistorted = proportions(0.0), proportions(1.0)
+    assert len(stretched) >= 8 and len(undistorted) >= 8
+    assert 2.2 < np.median(stretched) < 4.0 and 0.75 < np.median(undistorted) < 1.35
+
+    old = dict(np.load(tmp_path / "wide.npz"))
+    del old["aspects"]
+    np.savez(tmp_path / "old.npz", **old)  # a pack made before the photos' proportions were packed
+    assert Pack.load(tmp_path / "old.npz").aspects is None
+    with pytest.raises(ValueError, match="proportions"):
+        next(batches(Pack.load(tmp_path / "old.npz"), 48, 1, 0, 0.0, 0.0, true_aspect_fraction=0.5))

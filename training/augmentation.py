@@ -10,6 +10,8 @@ SCALE = (0.55, 1.15)
 ZOOM_OUT_SCALE = (1.15, 1.8)
 # Height / width of the box, before it is resized to the square input.
 ASPECT = (0.85, 1.18)
+# ...or, true_aspect_fraction of the time, the photo's own width / height, so that the square crop shows
+# people in their true proportions, as the service's mirrored view at the photo's aspect ratio does.
 # Beyond its border the photo is mirrored by this share of a side each way, so a box that leaves the
 # photo shows scene, not a flat colour, around a small person.
 MIRROR_PAD = 0.6

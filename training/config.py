@@ -74,6 +74,9 @@ class FitConfig:
     )
     hard_photo_fraction: float = option(0.0, "share of training crops drawn from the hard photos (needs --hard-photos)")
     zoom_out_fraction: float = option(0.0, "share of training crops zoomed out up to 1.8x (people small in the frame)")
+    true_aspect_fraction: float = option(
+        0.0, "share of training crops in the photo's own proportions, not stretched (the service's second view)"
+    )
     val_fraction: float = option(0.1, "validation share for a plain images/ + masks/ folder")
     skip_bad: bool = option(False, "drop unusable samples (counted) instead of stopping", flag=True)
     seed: int = option(0, "random seed (weights init, shuffling, augmentation)")

@@ -181,6 +181,7 @@ def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
         hard_negative_fraction=config.hard_negative_fraction,
         hard_photos=hard_photos.hard_photos(config.hard_photos, splits.train) if config.hard_photo_fraction else None,
         hard_photo_fraction=config.hard_photo_fraction,
+        true_aspect_fraction=config.true_aspect_fraction,
     )
     return train_ds, make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
 

@@ -44,18 +44,24 @@ def fit_to_square(image: tf.Tensor, mask: tf.Tensor, size: int, mode: str) -> tu
     return tf.clip_by_value(image, 0.0, 255.0), tf.clip_by_value(mask, 0.0, 1.0)
 
 
-def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float) -> tf.Tensor:
-    """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame."""
+def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float, aspect: tf.Tensor | None = None) -> tf.Tensor:
+    """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame.
+
+    aspect: the box's height / width in 0..1 units (default: drawn from ASPECT)."""
     zoom_out = tf.random.stateless_uniform([], seeds[8]) < zoom_out_fraction
     scale = tf.where(
         zoom_out,
         tf.random.stateless_uniform([], seeds[9], *ZOOM_OUT_SCALE),
         tf.random.stateless_uniform([], seeds[0], *SCALE),
     )
-    aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
-    box_h, box_w = scale * tf.sqrt(aspect), scale / tf.sqrt(aspect)
-    # Beyond the photo lies its mirror image (MIRROR_PAD of a side each way), so a box never leaves it.
+    if aspect is None:
+        aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
+    # Beyond the photo lies its mirror image (MIRROR_PAD of a side each way), so a box never leaves it:
+    # a zoomed-out box of a very wide or tall photo's true proportions is shrunk to fit.
     reach = MIRROR_PAD
+    longer_side = tf.sqrt(tf.maximum(aspect, 1.0 / aspect))
+    scale = tf.minimum(scale, (1.0 + 2 * reach) / longer_side)
+    box_h, box_w = scale * tf.sqrt(aspect), scale / tf.sqrt(aspect)
     top = tf.random.stateless_uniform(
         [],
         seeds[2],
@@ -88,15 +94,24 @@ def augment(
     person_free: tf.Tensor | None = None,
     negative_fraction: float = 0.0,
     zoom_out_fraction: float = 0.0,
+    photo_aspect: tf.Tensor | None = None,
+    true_aspect_fraction: float = 0.0,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Random scale and crop, horizontal flip, brightness/contrast/saturation jitter (stateless, seeded).
 
     person_free: the photo's largest person-free square (top, left, bottom, right in 0..1; zeros: none).
     negative_fraction of the crops come from it: the model must learn that a photo region without a
     person holds nothing to cut out, however much something in it stands out.
+    photo_aspect: the photo's width / height before `image` was stretched to a square; true_aspect_fraction
+    of the crops undo the stretch, so the model also learns people in their true proportions.
     """
     seeds = tf.random.experimental.stateless_split(seed, 14)
-    box = _scene_box(seeds, zoom_out_fraction)
+    aspect = None
+    if photo_aspect is not None and true_aspect_fraction > 0:
+        # A seed of its own, so that runs without true-aspect crops draw exactly what they drew before.
+        undistorted = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 14)) < true_aspect_fraction
+        aspect = tf.where(undistorted, tf.cast(photo_aspect, tf.float32), tf.random.stateless_uniform([], seeds[1], *ASPECT))
+    box = _scene_box(seeds, zoom_out_fraction, aspect)
     if person_free is not None and negative_fraction > 0:
         has_square = person_free[2] > person_free[0]
         negative = tf.logical_and(has_square, tf.random.stateless_uniform([], seeds[11]) < negative_fraction)
@@ -129,11 +144,22 @@ def augment(
     return tf.clip_by_value(unit, 0.0, 1.0) * 255.0, tf.clip_by_value(mask, 0.0, 1.0)
 
 
+def _decoded_pairs(samples: list[Sample]) -> tf.data.Dataset:
+    paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
+    return paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
+
+
 def _fitted_pairs(samples: list[Sample], side: int, fit_mode: str) -> tf.data.Dataset:
     """Each sample's photo and mask, decoded and fitted to a side x side square."""
-    paths = tf.data.Dataset.from_tensor_slices(([str(s.image) for s in samples], [str(s.mask) for s in samples]))
-    ds = paths.map(decode_pair, num_parallel_calls=AUTOTUNE)
-    return ds.map(lambda i, m: fit_to_square(i, m, side, fit_mode), num_parallel_calls=AUTOTUNE)
+    return _decoded_pairs(samples).map(lambda i, m: fit_to_square(i, m, side, fit_mode), num_parallel_calls=AUTOTUNE)
+
+
+def _fitted_aspect(image: tf.Tensor, fit_mode: str) -> tf.Tensor:
+    """Width / height a crop of the fitted square must have to show the photo undistorted."""
+    if fit_mode != STRETCH:  # a letterboxed photo keeps its proportions
+        return tf.constant(1.0)
+    shape = tf.cast(tf.shape(image), tf.float32)
+    return shape[1] / shape[0]
 
 
 def _augmented_stream(
@@ -144,12 +170,16 @@ def _augmented_stream(
     seed: int,
     negative_fraction: float,
     zoom_out_fraction: float,
+    true_aspect_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Unbatched augmented (image, mask) pairs of `samples`, shuffled, forever."""
-    # uint8 halves the cache; augmentation works in float.
-    ds = _fitted_pairs(samples, round(size * CACHE_MARGIN), fit_mode).map(
-        lambda i, m: (tf.cast(tf.round(i), tf.uint8), m), num_parallel_calls=AUTOTUNE
-    )
+    side = round(size * CACHE_MARGIN)
+
+    def fitted(image, mask):  # uint8 halves the cache; augmentation works in float
+        fitted_image, fitted_mask = fit_to_square(image, mask, side, fit_mode)
+        return tf.cast(tf.round(fitted_image), tf.uint8), fitted_mask, _fitted_aspect(image, fit_mode)
+
+    ds = _decoded_pairs(samples).map(fitted, num_parallel_calls=AUTOTUNE)
     ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(tf.constant(boxes, tf.float32)))).cache()
     ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
     counter = tf.data.Dataset.counter()
@@ -162,6 +192,8 @@ def _augmented_stream(
             person_free=item[1],
             negative_fraction=negative_fraction,
             zoom_out_fraction=zoom_out_fraction,
+            photo_aspect=item[0][2],
+            true_aspect_fraction=true_aspect_fraction,
         ),
         num_parallel_calls=AUTOTUNE,
     )
@@ -181,6 +213,7 @@ def make_dataset(
     hard_negative_fraction: float = 0.0,
     hard_photos: list[Sample] | None = None,
     hard_photo_fraction: float = 0.0,
+    true_aspect_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0..255, float32 mask 0..1). Training streams repeat forever, shuffled.
 
@@ -189,16 +222,19 @@ def make_dataset(
     of the crops are drawn from these boxes alone, on top of negative_fraction.
     hard_photos: photos a model still gets wrong (see training.hard_photos): hard_photo_fraction of the crops
     are drawn from them, augmented like any photo.
+    true_aspect_fraction: share of the photos' crops shown in their true proportions (see augment).
     """
     if not training:
         return _fitted_pairs(samples, size, fit_mode).cache().batch(batch_size).prefetch(AUTOTUNE)
     boxes = person_free_boxes or [NO_BOX] * len(samples)
-    ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction)
+    ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction, true_aspect_fraction)
     extra = []  # (stream, share of the crops) drawn beside the photos' own
     if hard_negatives and hard_negative_fraction > 0:
         extra.append((_augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0), hard_negative_fraction))
     if hard_photos and hard_photo_fraction > 0:
-        hard = _augmented_stream(hard_photos, [NO_BOX] * len(hard_photos), size, fit_mode, seed + 2, 0.0, zoom_out_fraction)
+        hard = _augmented_stream(
+            hard_photos, [NO_BOX] * len(hard_photos), size, fit_mode, seed + 2, 0.0, zoom_out_fraction, true_aspect_fraction
+        )
         extra.append((hard, hard_photo_fraction))
     if extra:
         weights = [1.0 - sum(share for _, share in extra)] + [share for _, share in extra]

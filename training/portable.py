@@ -22,6 +22,7 @@ import argparse
 import inspect
 import io
 import json
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,11 +63,12 @@ def pack(
     def encode(sample):
         with Image.open(sample.image) as photo:
             square = photo.convert("RGB").resize((side, side), Image.BILINEAR, reducing_gap=2.0)
+            aspect = photo.width / photo.height
         person = Image.fromarray((load_truth(sample.mask) * 255).astype(np.uint8)).resize((side, side), Image.BILINEAR)
         photo_bytes, mask_bytes = io.BytesIO(), io.BytesIO()
         square.save(photo_bytes, "JPEG", quality=quality)
         person.point(lambda v: 255 if v >= 128 else 0).convert("1").save(mask_bytes, "PNG", optimize=True)
-        return photo_bytes.getvalue(), mask_bytes.getvalue(), person_free.training_box(sample.mask)
+        return photo_bytes.getvalue(), mask_bytes.getvalue(), person_free.training_box(sample.mask), aspect
 
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         encoded = list(pool.map(encode, samples))
@@ -87,6 +89,7 @@ def pack(
         mask_ends=np.cumsum([len(e[1]) for e in encoded]),
         person_free=np.array([e[2] for e in encoded], np.float32),
         hard_negatives=np.array(hard_boxes, np.float32).reshape(-1, 4),
+        aspects=np.array([e[3] for e in encoded], np.float32),
     )
     summary = {"out": str(out), "photos": len(encoded), "of": len(samples), "side": side, "bytes": out.stat().st_size}
     return summary | {"hard_negatives": sum(box != NO_BOX for box in hard_boxes)}
@@ -105,13 +108,15 @@ class Pack:
     mask_ends: np.ndarray
     person_free: np.ndarray  # (n, 4) top, left, bottom, right in 0..1; zeros: none
     hard_negatives: np.ndarray  # (n, 4) the photo's hard person-free square, as person_free; zeros: none
+    aspects: np.ndarray | None = None  # (n,) each photo's width / height before it was stretched; None: not packed
 
     @classmethod
     def load(cls, path: str | Path) -> Pack:
         with np.load(path) as stored:
             fields = [stored[name] for name in ("photos", "photo_ends", "masks", "mask_ends", "person_free")]
             no_hard = np.zeros_like(fields[-1])  # packs made before hard negatives were packed
-            return cls(*fields, stored["hard_negatives"] if "hard_negatives" in stored.files else no_hard)
+            hard = stored["hard_negatives"] if "hard_negatives" in stored.files else no_hard
+            return cls(*fields, hard, stored["aspects"] if "aspects" in stored.files else None)
 
     @property
     def hard_indices(self) -> np.ndarray:
@@ -127,10 +132,15 @@ class Pack:
 
 
 # ---- augmentation: numpy's twin of training.pipeline.augment --------------------------------------
-def scene_box(rng: np.random.Generator, zoom_out_fraction: float) -> np.ndarray:
-    """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame."""
+def scene_box(rng: np.random.Generator, zoom_out_fraction: float, aspect: float | None = None) -> np.ndarray:
+    """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame.
+
+    aspect: the box's height / width in 0..1 units (default: drawn from ASPECT)."""
     scale = rng.uniform(*ZOOM_OUT_SCALE) if rng.random() < zoom_out_fraction else rng.uniform(*SCALE)
-    aspect = rng.uniform(*ASPECT)
+    drawn = rng.uniform(*ASPECT)
+    aspect = drawn if aspect is None else aspect
+    # A zoomed-out box of a very wide or tall photo's true proportions is shrunk to fit the mirrored border.
+    scale = min(scale, (1.0 + 2 * MIRROR_PAD) / np.sqrt(max(aspect, 1.0 / aspect)))
     box_h, box_w = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
 
     def start(length):  # beyond the photo lies its mirror image, MIRROR_PAD of a side each way
@@ -153,7 +163,7 @@ def negative_box(person_free: np.ndarray, rng: np.random.Generator) -> np.ndarra
 def _crop(array: np.ndarray, box: np.ndarray, size: int, resample) -> np.ndarray:
     """The box (0..1 of the photo, may reach MIRROR_PAD beyond it) of the mirror-padded array, at size x size."""
     height, width = array.shape[:2]
-    pad_h, pad_w = int(height * MIRROR_PAD), int(width * MIRROR_PAD)
+    pad_h, pad_w = math.ceil(height * MIRROR_PAD), math.ceil(width * MIRROR_PAD)  # never less than a box may reach
     padding = [(pad_h, pad_h), (pad_w, pad_w)] + [(0, 0)] * (array.ndim - 2)
     padded = Image.fromarray(np.pad(array, padding, mode="reflect"))
     region = (box[1] * width + pad_w, box[0] * height + pad_h, box[3] * width + pad_w, box[2] * height + pad_h)
@@ -168,9 +178,18 @@ def augment(
     rng: np.random.Generator,
     negative_fraction: float = 0.0,
     zoom_out_fraction: float = 0.0,
+    photo_aspect: float | None = None,
+    true_aspect_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 photo (h x w x 3) and mask (h x w, 0/255) -> float32 photo 0..255 and mask 0..1 at size x size."""
-    box = scene_box(rng, zoom_out_fraction)
+    """uint8 photo (h x w x 3) and mask (h x w, 0/255) -> float32 photo 0..255 and mask 0..1 at size x size.
+
+    photo_aspect: width / height of the scene `photo` shows (default: its own; a packed photo was stretched
+    to a square); true_aspect_fraction of the crops show it in those proportions (as training.pipeline.augment)."""
+    # Drawn only when asked for, so that runs without true-aspect crops draw exactly what they drew before.
+    undistorted = true_aspect_fraction > 0 and rng.random() < true_aspect_fraction
+    if photo_aspect is None:
+        photo_aspect = photo.shape[1] / photo.shape[0]
+    box = scene_box(rng, zoom_out_fraction, photo_aspect if undistorted else None)
     if person_free[2] > person_free[0] and rng.random() < negative_fraction:
         box = negative_box(person_free, rng)
     image = _crop(photo, box, size, Image.BILINEAR).astype(np.float32) / 255.0
@@ -192,6 +211,7 @@ def batches(
     negative_fraction: float,
     zoom_out_fraction: float,
     hard_negative_fraction: float = 0.0,
+    true_aspect_fraction: float = 0.0,
 ):
     """Endless shuffled, augmented batches, prepared on every core one batch ahead. hard_negative_fraction of
     the crops are person-free crops of the packed hard squares (as the tf.data trainer's --hard-negatives)."""
@@ -199,6 +219,8 @@ def batches(
     hard = data.hard_indices
     if hard_negative_fraction and not len(hard):
         raise ValueError("hard_negative_fraction needs a pack made with hard negatives (`pack --hard-negatives FILE`)")
+    if true_aspect_fraction and data.aspects is None:
+        raise ValueError("true_aspect_fraction needs a pack that holds the photos' proportions (pack it again)")
 
     def one(args):
         index, is_hard, item_seed = args
@@ -206,7 +228,9 @@ def batches(
         item_rng = np.random.default_rng(item_seed)
         if is_hard:
             return augment(photo, mask, data.hard_negatives[index], size, item_rng, negative_fraction=1.0)
-        return augment(photo, mask, data.person_free[index], size, item_rng, negative_fraction, zoom_out_fraction)
+        aspect = None if data.aspects is None else float(data.aspects[index])
+        box = data.person_free[index]
+        return augment(photo, mask, box, size, item_rng, negative_fraction, zoom_out_fraction, aspect, true_aspect_fraction)
 
     def draw():
         indices = rng.choice(len(data), batch_size, replace=False)
@@ -318,6 +342,7 @@ def train(
     negative_fraction: float = 0.08,
     zoom_out_fraction: float = 0.08,
     hard_negative_fraction: float = 0.0,
+    true_aspect_fraction: float = 0.0,
     precision: str = "bfloat16",
     steps_per_epoch: int = 50,
     seed: int = 0,
@@ -335,7 +360,9 @@ def train(
     model.load_weights(str(init_from))
     model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=1.0), loss=LOSSES[loss])
     data = Pack.load(pack_path)
-    stream = batches(data, size, batch_size, seed, negative_fraction, zoom_out_fraction, hard_negative_fraction)
+    stream = batches(
+        data, size, batch_size, seed, negative_fraction, zoom_out_fraction, hard_negative_fraction, true_aspect_fraction
+    )
     stats: dict = {}
     callbacks = _run_callbacks(minutes * 60, lr, Path(out), save_every_minutes * 60, stats)
     start = time.perf_counter()
@@ -390,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "negative_fraction",
         "zoom_out_fraction",
         "hard_negative_fraction",
+        "true_aspect_fraction",
         "steps_per_epoch",
         "seed",
         "save_every_minutes",
