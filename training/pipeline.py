@@ -44,18 +44,16 @@ def fit_to_square(image: tf.Tensor, mask: tf.Tensor, size: int, mode: str) -> tu
     return tf.clip_by_value(image, 0.0, 255.0), tf.clip_by_value(mask, 0.0, 1.0)
 
 
-def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float, aspect: tf.Tensor | None = None) -> tf.Tensor:
+def _scene_box(seeds: tf.Tensor, zoom_out_fraction: float, aspect: tf.Tensor) -> tf.Tensor:
     """A box of SCALE of each side, or (zoom_out_fraction of the time) ZOOM_OUT_SCALE sides: people small in the frame.
 
-    aspect: the box's height / width in 0..1 units (default: drawn from ASPECT)."""
+    aspect: the box's height / width in 0..1 units."""
     zoom_out = tf.random.stateless_uniform([], seeds[8]) < zoom_out_fraction
     scale = tf.where(
         zoom_out,
         tf.random.stateless_uniform([], seeds[9], *ZOOM_OUT_SCALE),
         tf.random.stateless_uniform([], seeds[0], *SCALE),
     )
-    if aspect is None:
-        aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
     # Beyond the photo lies its mirror image (MIRROR_PAD of a side each way), so a box never leaves it:
     # a zoomed-out box of a very wide or tall photo's true proportions is shrunk to fit.
     reach = MIRROR_PAD
@@ -106,11 +104,11 @@ def augment(
     of the crops undo the stretch, so the model also learns people in their true proportions.
     """
     seeds = tf.random.experimental.stateless_split(seed, 14)
-    aspect = None
+    aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
     if photo_aspect is not None and true_aspect_fraction > 0:
         # A seed of its own, so that runs without true-aspect crops draw exactly what they drew before.
         undistorted = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 14)) < true_aspect_fraction
-        aspect = tf.where(undistorted, tf.cast(photo_aspect, tf.float32), tf.random.stateless_uniform([], seeds[1], *ASPECT))
+        aspect = tf.where(undistorted, tf.cast(photo_aspect, tf.float32), aspect)
     box = _scene_box(seeds, zoom_out_fraction, aspect)
     if person_free is not None and negative_fraction > 0:
         has_square = person_free[2] > person_free[0]

@@ -137,7 +137,7 @@ def scene_box(rng: np.random.Generator, zoom_out_fraction: float, aspect: float 
 
     aspect: the box's height / width in 0..1 units (default: drawn from ASPECT)."""
     scale = rng.uniform(*ZOOM_OUT_SCALE) if rng.random() < zoom_out_fraction else rng.uniform(*SCALE)
-    drawn = rng.uniform(*ASPECT)
+    drawn = rng.uniform(*ASPECT)  # drawn even when given, so that the draws after it stay the same
     aspect = drawn if aspect is None else aspect
     # A zoomed-out box of a very wide or tall photo's true proportions is shrunk to fit the mirrored border.
     scale = min(scale, (1.0 + 2 * MIRROR_PAD) / np.sqrt(max(aspect, 1.0 / aspect)))
