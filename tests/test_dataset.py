@@ -98,6 +98,27 @@ def _blob_proportions(masks: np.ndarray) -> list[float]:
     return proportions
 
 
+def test_own_shape_crops_have_the_aspect_views_shape_and_the_photos_proportions(tmp_path):
+    from service.fitting import aspect_area_shape
+    from tests.conftest import kaggle_layout
+    from training.pipeline import make_dataset as make_tf_dataset
+
+    tall_photo, tall_mask = wide_photo_of_a_square()
+    tall = (tall_photo.transpose(Image.Transpose.TRANSPOSE), tall_mask.T.copy())
+    root = kaggle_layout(tmp_path, {"wide": wide_photo_of_a_square(), "tall": tall})
+    samples = dataset.load_splits(root).train * 16
+    stream = make_tf_dataset(samples, size=48, batch_size=4, training=True, seed=3, own_shape_fraction=0.5)
+    batches = [(images.numpy(), masks.numpy()) for images, masks in stream.take(24)]
+
+    wide_view, tall_view = aspect_area_shape(180, 60, 48), aspect_area_shape(60, 180, 48)
+    shapes = {images.shape[1:3] for images, _ in batches}
+    assert shapes == {(48, 48), wide_view, tall_view}  # the squares, and each photo's aspect view
+    for images, masks in batches:
+        assert images.shape[0] == masks.shape[0] == 4 and masks.shape[1:3] == images.shape[1:3]
+    in_view = [masks for images, masks in batches if images.shape[1:3] == wide_view]
+    assert 0.75 < np.median(_blob_proportions(np.concatenate(in_view))) < 1.35  # the square person, square
+
+
 def wide_photo_of_a_square() -> tuple[Image.Image, np.ndarray]:
     """A 3:1 photo whose person is a square: stretched to the model's square input it stands 3x taller than wide."""
     photo = np.full((60, 180, 3), 60, np.uint8)

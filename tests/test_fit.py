@@ -149,3 +149,25 @@ def test_cli_resume_keeps_the_saved_config_except_options_typed_again(tmp_path, 
     ((config, resume),) = calls
     assert resume and config.epochs == 7  # typed again: overrides
     assert (config.size, config.lr, config.loss, config.data) == (96, 5e-4, "bce_dice", "somewhere")  # kept
+
+
+def test_training_on_squares_and_crops_of_the_aspect_views_shape(tmp_path):
+    """`--own-shape-fraction`: batches of several shapes train one model whose weights load into the served build."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import kaggle_layout, tiny_config
+    from tests.test_dataset import wide_photo_of_a_square
+    from training.model import build_model
+
+    wide = wide_photo_of_a_square()
+    tall = (wide[0].transpose(Image.Transpose.TRANSPOSE), wide[1].T.copy())
+    root = kaggle_layout(tmp_path / "data", {"wide": wide, "tall": tall, "wide2": wide, "tall2": tall})
+    config = tiny_config(root, tmp_path / "run", epochs=1, steps_per_epoch=6, batch_size=2, own_shape_fraction=0.7)
+    metrics = fit(config)
+    assert metrics["epochs_run"] == 1 and np.isfinite(metrics["loss"])
+    with open(tmp_path / "run" / "history.csv") as history:
+        assert np.isfinite(float(next(csv.DictReader(history))["loss"]))
+    served = build_model(64, backbone_weights="none")
+    served.load_weights(tmp_path / "run" / "best.weights.h5")
+    assert served.predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0).shape == (1, 64, 64, 1)

@@ -104,6 +104,22 @@ def test_shifted_dilated_convolution_is_the_dilated_convolution_and_its_gradient
         ShiftedDilatedConv2D(5, 3, padding="valid", dilation_rate=rate)
 
 
+def test_shifted_dilated_convolution_runs_where_the_shape_is_known_only_at_run_time():
+    """Training on crops of several shapes traces the graph without height and width: every tap is kept then,
+    even one that falls wholly outside a map too short for its rate, and the result is still the convolution."""
+    import tensorflow as tf
+
+    plain = keras.layers.Conv2D(4, 3, padding="same", dilation_rate=18, use_bias=False)
+    shifted = ShiftedDilatedConv2D(4, 3, padding="same", dilation_rate=18, use_bias=False)
+    plain.build((None, None, None, 6))
+    shifted.build((None, None, None, 6))
+    shifted.set_weights(plain.get_weights())
+    any_shape = tf.function(shifted.__call__, input_signature=[tf.TensorSpec((None, None, None, 6), tf.float32)])
+    for shape in ((1, 16, 24, 6), (2, 24, 16, 6)):  # rate 18 reaches past a side of 16
+        x = tf.constant(np.random.default_rng(shape[1]).normal(size=shape).astype(np.float32))
+        np.testing.assert_allclose(any_shape(x).numpy(), plain(x).numpy(), atol=1e-4)
+
+
 def test_training_and_export_builds_share_weights_files_and_compute_the_same(model, tmp_path):
     trainable = build_model(TINY_SIZE, backbone_weights="none", for_training=True)
     assert isinstance(trainable.get_layer("aspp_d6"), ShiftedDilatedConv2D)

@@ -77,6 +77,9 @@ class FitConfig:
     true_aspect_fraction: float = option(
         0.0, "share of training crops in the photo's own proportions, not stretched (the service's second view)"
     )
+    own_shape_fraction: float = option(
+        0.0, "share of training crops at the shape of the service's second view (the photo's proportions), not square"
+    )
     val_fraction: float = option(0.1, "validation share for a plain images/ + masks/ folder")
     skip_bad: bool = option(False, "drop unusable samples (counted) instead of stopping", flag=True)
     seed: int = option(0, "random seed (weights init, shuffling, augmentation)")

@@ -144,7 +144,9 @@ def build_starting_model(config: FitConfig, load_init: bool = True) -> keras.Mod
     """The uncompiled training model, from ImageNet (or none) or from --init-from weights."""
     # Whole-model weights (a file or a run) hold the encoder too: no ImageNet file needed then.
     backbone_weights = "none" if config.init_from else config.backbone_weights
-    model = build_model(config.size, backbone_weights, config.fine_tune_from, config.freeze_encoder, for_training=True)
+    # Crops of the aspect view's shape come in batches of several shapes: the graph takes any.
+    input_size = None if config.own_shape_fraction else config.size
+    model = build_model(input_size, backbone_weights, config.fine_tune_from, config.freeze_encoder, for_training=True)
     if config.init_from and load_init:
         model.load_weights(initial_weights_path(config.init_from))
     return model
@@ -182,6 +184,7 @@ def _datasets(config: FitConfig, splits: dataset.Splits) -> tuple:
         hard_photos=hard_photos.hard_photos(config.hard_photos, splits.train) if config.hard_photo_fraction else None,
         hard_photo_fraction=config.hard_photo_fraction,
         true_aspect_fraction=config.true_aspect_fraction,
+        own_shape_fraction=config.own_shape_fraction,
     )
     return train_ds, make_dataset(val_samples, config.size, config.batch_size, config.fit_mode)
 

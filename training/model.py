@@ -35,7 +35,7 @@ class ShiftedDilatedConv2D(layers.Conv2D):
     weights as layers.Conv2D, but its gradient is plain matrix products. TensorFlow's CPU kernels take a dilated
     convolution's gradient through space-to-batch, padding every small block, which made the ASPP's gradient a
     large share of a training step (the README's training section has the `training benchmark` figures).
-    Taps that fall wholly outside the map only ever see the zero padding and are left out.
+    Taps that fall wholly outside a map of known shape only ever see the zero padding and are left out.
 
     Keras keys a weights file by class name and order, not by layer name; the class is renamed below so that
     files written by either build load into the other."""
@@ -48,13 +48,15 @@ class ShiftedDilatedConv2D(layers.Conv2D):
             raise ValueError("ShiftedDilatedConv2D needs an odd kernel size")
 
     def convolution_op(self, inputs, kernel):
-        height, width = inputs.shape[1], inputs.shape[2]
+        # Known when the graph is traced for one input shape; run-time tensors when it serves several.
+        height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
         (rate_y, rate_x), (half_y, half_x) = self.dilation_rate, (k // 2 for k in self.kernel_size)
         pad_y, pad_x = rate_y * half_y, rate_x * half_x
         padded = ops.pad(inputs, [[0, 0], [pad_y, pad_y], [pad_x, pad_x], [0, 0]])
         total = None
         for i, j in itertools.product(range(self.kernel_size[0]), range(self.kernel_size[1])):
-            if abs(i - half_y) * rate_y >= height or abs(j - half_x) * rate_x >= width:
+            outside_y = isinstance(height, int) and abs(i - half_y) * rate_y >= height
+            if outside_y or (isinstance(width, int) and abs(j - half_x) * rate_x >= width):
                 continue
             window = padded[:, i * rate_y : i * rate_y + height, j * rate_x : j * rate_x + width, :]
             term = ops.tensordot(window, kernel[i, j], axes=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from service.fitting import LETTERBOX, PAD_RGB, STRETCH
+from service.fitting import LETTERBOX, MAX_ASPECT_VIEW_RATIO, PAD_RGB, STRETCH
 from training.augmentation import ASPECT, BRIGHTNESS, CONTRAST, MIRROR_PAD, NEGATIVE_SHRINK, SATURATION, SCALE, ZOOM_OUT_SCALE
 from training.dataset import Sample
 from training.person_free import NO_BOX
@@ -94,6 +94,7 @@ def augment(
     zoom_out_fraction: float = 0.0,
     photo_aspect: tf.Tensor | None = None,
     true_aspect_fraction: float = 0.0,
+    own_shape_fraction: float = 0.0,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Random scale and crop, horizontal flip, brightness/contrast/saturation jitter (stateless, seeded).
 
@@ -102,13 +103,25 @@ def augment(
     person holds nothing to cut out, however much something in it stands out.
     photo_aspect: the photo's width / height before `image` was stretched to a square; true_aspect_fraction
     of the crops undo the stretch, so the model also learns people in their true proportions.
+    own_shape_fraction of the crops are not squares but the shape of the service's aspect view of the photo
+    (about size x size pixels at the photo's own proportions), undistorted: the input the second view gives.
+    With it the crops' shapes differ, so batch them with `batch_by_shape`.
     """
     seeds = tf.random.experimental.stateless_split(seed, 14)
     aspect = tf.random.stateless_uniform([], seeds[1], *ASPECT)
+    crop_shape = tf.constant([size, size])
     if photo_aspect is not None and true_aspect_fraction > 0:
         # A seed of its own, so that runs without true-aspect crops draw exactly what they drew before.
         undistorted = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 14)) < true_aspect_fraction
         aspect = tf.where(undistorted, tf.cast(photo_aspect, tf.float32), aspect)
+    if photo_aspect is not None and own_shape_fraction > 0:
+        own_shape = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 15)) < own_shape_fraction
+        view_shape = aspect_view_shape(photo_aspect, size)
+        view_aspect = tf.cast(view_shape[1], tf.float32) / tf.cast(view_shape[0], tf.float32)
+        # In the stretched square's 0..1 units a box of height / width photo_aspect / view_aspect shows the
+        # photo undistorted at the view's width / height.
+        aspect = tf.where(own_shape, tf.cast(photo_aspect, tf.float32) / view_aspect, aspect)
+        crop_shape = tf.where(own_shape, view_shape, crop_shape)
     box = _scene_box(seeds, zoom_out_fraction, aspect)
     if person_free is not None and negative_fraction > 0:
         has_square = person_free[2] > person_free[0]
@@ -128,8 +141,8 @@ def augment(
             (box[3] + frac_w) / (1 + 2 * frac_w),
         ]
     )
-    image = tf.image.crop_and_resize(image[None], box[None], [0], (size, size))[0]
-    mask = tf.image.crop_and_resize(mask[None], box[None], [0], (size, size))[0]
+    image = tf.image.crop_and_resize(image[None], box[None], [0], crop_shape)[0]
+    mask = tf.image.crop_and_resize(mask[None], box[None], [0], crop_shape)[0]
 
     flip = tf.random.stateless_uniform([], seeds[4]) < 0.5
     image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
@@ -140,6 +153,22 @@ def augment(
     unit = tf.image.stateless_random_contrast(unit, *CONTRAST, seeds[6])
     unit = tf.image.stateless_random_saturation(unit, *SATURATION, seeds[7])
     return tf.clip_by_value(unit, 0.0, 1.0) * 255.0, tf.clip_by_value(mask, 0.0, 1.0)
+
+
+def aspect_view_shape(photo_aspect: tf.Tensor, size: int) -> tf.Tensor:
+    """TensorFlow twin of service.fitting.aspect_area_shape: (height, width) of the aspect view, int32."""
+    aspect = tf.clip_by_value(tf.cast(photo_aspect, tf.float32), 1 / MAX_ASPECT_VIEW_RATIO, MAX_ASPECT_VIEW_RATIO)
+    sides = tf.stack([size / tf.sqrt(aspect), size * tf.sqrt(aspect)])
+    return tf.maximum(16, tf.cast(tf.round(sides / 16), tf.int32) * 16)
+
+
+def batch_by_shape(pairs: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Batches of pairs of one shape each, from a stream of pairs of several shapes."""
+    return pairs.group_by_window(
+        key_func=lambda image, mask: tf.cast(tf.shape(image)[0] * 100_000 + tf.shape(image)[1], tf.int64),
+        reduce_func=lambda key, window: window.batch(batch_size, drop_remainder=True),
+        window_size=batch_size,
+    )
 
 
 def _decoded_pairs(samples: list[Sample]) -> tf.data.Dataset:
@@ -169,6 +198,7 @@ def _augmented_stream(
     negative_fraction: float,
     zoom_out_fraction: float,
     true_aspect_fraction: float = 0.0,
+    own_shape_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Unbatched augmented (image, mask) pairs of `samples`, shuffled, forever."""
     side = round(size * CACHE_MARGIN)
@@ -192,6 +222,7 @@ def _augmented_stream(
             zoom_out_fraction=zoom_out_fraction,
             photo_aspect=item[0][2],
             true_aspect_fraction=true_aspect_fraction,
+            own_shape_fraction=own_shape_fraction,
         ),
         num_parallel_calls=AUTOTUNE,
     )
@@ -212,6 +243,7 @@ def make_dataset(
     hard_photos: list[Sample] | None = None,
     hard_photo_fraction: float = 0.0,
     true_aspect_fraction: float = 0.0,
+    own_shape_fraction: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of (float32 RGB 0..255, float32 mask 0..1). Training streams repeat forever, shuffled.
 
@@ -221,20 +253,33 @@ def make_dataset(
     hard_photos: photos a model still gets wrong (see training.hard_photos): hard_photo_fraction of the crops
     are drawn from them, augmented like any photo.
     true_aspect_fraction: share of the photos' crops shown in their true proportions (see augment).
+    own_shape_fraction: share of the photos' crops at the shape of the service's aspect view (see augment);
+    each batch then holds crops of one shape.
     """
     if not training:
         return _fitted_pairs(samples, size, fit_mode).cache().batch(batch_size).prefetch(AUTOTUNE)
     boxes = person_free_boxes or [NO_BOX] * len(samples)
-    ds = _augmented_stream(samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction, true_aspect_fraction)
+    ds = _augmented_stream(
+        samples, boxes, size, fit_mode, seed, negative_fraction, zoom_out_fraction, true_aspect_fraction, own_shape_fraction
+    )
     extra = []  # (stream, share of the crops) drawn beside the photos' own
     if hard_negatives and hard_negative_fraction > 0:
         extra.append((_augmented_stream(*hard_negatives, size, fit_mode, seed + 1, 1.0, 0.0), hard_negative_fraction))
     if hard_photos and hard_photo_fraction > 0:
         hard = _augmented_stream(
-            hard_photos, [NO_BOX] * len(hard_photos), size, fit_mode, seed + 2, 0.0, zoom_out_fraction, true_aspect_fraction
+            hard_photos,
+            [NO_BOX] * len(hard_photos),
+            size,
+            fit_mode,
+            seed + 2,
+            0.0,
+            zoom_out_fraction,
+            true_aspect_fraction,
+            own_shape_fraction,
         )
         extra.append((hard, hard_photo_fraction))
     if extra:
         weights = [1.0 - sum(share for _, share in extra)] + [share for _, share in extra]
         ds = tf.data.Dataset.sample_from_datasets([ds] + [stream for stream, _ in extra], weights=weights, seed=seed)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    batched = batch_by_shape(ds, batch_size) if own_shape_fraction > 0 else ds.batch(batch_size, drop_remainder=True)
+    return batched.prefetch(AUTOTUNE)
