@@ -121,6 +121,7 @@ def augment(
         # In the stretched square's 0..1 units a box of height / width photo_aspect / view_aspect shows the
         # photo undistorted at the view's width / height.
         aspect = tf.where(own_shape, tf.cast(photo_aspect, tf.float32) / view_aspect, aspect)
+        # A person-free box below stays square and is stretched to this shape: its mask is empty either way.
         crop_shape = tf.where(own_shape, view_shape, crop_shape)
     box = _scene_box(seeds, zoom_out_fraction, aspect)
     if person_free is not None and negative_fraction > 0:
