@@ -103,9 +103,7 @@ def test_own_shape_crops_have_the_aspect_views_shape_and_the_photos_proportions(
     from tests.conftest import kaggle_layout
     from training.pipeline import make_dataset as make_tf_dataset
 
-    tall_photo, tall_mask = wide_photo_of_a_square()
-    tall = (tall_photo.transpose(Image.Transpose.TRANSPOSE), tall_mask.T.copy())
-    root = kaggle_layout(tmp_path, {"wide": wide_photo_of_a_square(), "tall": tall})
+    root = kaggle_layout(tmp_path, {"wide": wide_photo_of_a_square(), "tall": tall_photo_of_a_square()})
     samples = dataset.load_splits(root).train * 16
     stream = make_tf_dataset(samples, size=48, batch_size=4, training=True, seed=3, own_shape_fraction=0.5)
     batches = [(images.numpy(), masks.numpy()) for images, masks in stream.take(24)]
@@ -125,6 +123,12 @@ def wide_photo_of_a_square() -> tuple[Image.Image, np.ndarray]:
     mask = np.zeros((60, 180), np.uint8)
     photo[22:38, 82:98], mask[22:38, 82:98] = 230, 1
     return Image.fromarray(photo), mask
+
+
+def tall_photo_of_a_square() -> tuple[Image.Image, np.ndarray]:
+    """The wide photo turned on its side: 1:3, its person still a square."""
+    photo, mask = wide_photo_of_a_square()
+    return photo.transpose(Image.Transpose.TRANSPOSE), mask.T.copy()
 
 
 def test_true_aspect_crops_show_the_photo_in_its_own_proportions(tmp_path):

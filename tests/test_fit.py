@@ -154,14 +154,12 @@ def test_cli_resume_keeps_the_saved_config_except_options_typed_again(tmp_path, 
 def test_training_on_squares_and_crops_of_the_aspect_views_shape(tmp_path):
     """`--own-shape-fraction`: batches of several shapes train one model whose weights load into the served build."""
     import numpy as np
-    from PIL import Image
 
     from tests.conftest import kaggle_layout, tiny_config
-    from tests.test_dataset import wide_photo_of_a_square
+    from tests.test_dataset import tall_photo_of_a_square, wide_photo_of_a_square
     from training.model import build_model
 
-    wide = wide_photo_of_a_square()
-    tall = (wide[0].transpose(Image.Transpose.TRANSPOSE), wide[1].T.copy())
+    wide, tall = wide_photo_of_a_square(), tall_photo_of_a_square()
     root = kaggle_layout(tmp_path / "data", {"wide": wide, "tall": tall, "wide2": wide, "tall2": tall})
     config = tiny_config(root, tmp_path / "run", epochs=1, steps_per_epoch=6, batch_size=2, own_shape_fraction=0.7)
     metrics = fit(config)
