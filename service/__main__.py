@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop-margin", type=int, default=0)
     p.add_argument("--max-size", type=int, help="longest side of the output")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None, help="edge-aware refinement (default: on)")
-    p.add_argument("--subject", choices=["all", "main"], help="keep every person (default) or only the main one")
+    p.add_argument(
+        "--subject",
+        choices=["people", "all", "main"],
+        help="the people without stray blobs (default), every region, or the main person",
+    )
     p.add_argument("--on-empty", choices=["empty", "error"], help="no person found: write an empty result (default) or skip")
     p.add_argument(
         "--decontaminate",

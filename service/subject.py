@@ -1,4 +1,5 @@
-"""Which person, and how sure: the main subject, a confidence score and "no person found".
+"""Which person, and how sure: the people (stray blobs dropped), the main subject, a confidence score and
+"no person found".
 
 All three look at the probability map on a small grid (at most GRID_SIDE per side): connected regions,
 their size and place, and how decided the model was. They cost a few milliseconds whatever the photo.
@@ -27,6 +28,10 @@ MIN_PERSON_SHARE = 0.0005
 # columns, is a part of the main person cut off by something in front (a bag strap, an arm across the
 # body); a region beside the main person is another person.
 PART_REACH = 0.12
+# A region under this share of the largest region's area is a stray blob (a bag, a balloon, a lamp) rather than
+# a person. Dropping them pays on dev val for every model measured, though it also drops a person this much
+# smaller than the largest one (python -m scripts.stray_share, models/README.md "Stray blobs").
+STRAY_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,28 @@ def assess(prob: np.ndarray) -> Assessment:
     return Assessment(person_found, confidence)
 
 
+def _on_photo_grid(grid_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean grid map -> a boolean map of `shape`, grown by about a grid cell so that the soft edges of
+    what it marks at full resolution survive the cut."""
+    upsampled = Image.fromarray(grid_map.astype(np.float32)).resize((shape[1], shape[0]), Image.BILINEAR)
+    return np.asarray(upsampled) > 0.0
+
+
+def without_strays(prob: np.ndarray, share: float = STRAY_SHARE) -> np.ndarray:
+    """Boolean map (the size of `prob`): False on the stray blobs, regions under `share` of the largest
+    region's area; True elsewhere, so a photo with one region, or none, keeps every pixel."""
+    grid = coarse_grid(prob)
+    labels, count = label_regions(grid >= PERSON)
+    if count <= 1:
+        return np.ones(prob.shape, bool)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    areas[0] = 0
+    kept = areas >= share * areas.max()
+    stray = ~kept
+    kept[0] = stray[0] = False
+    return ~_on_photo_grid(stray[labels], prob.shape) | _on_photo_grid(kept[labels], prob.shape)
+
+
 def main_subject(prob: np.ndarray) -> np.ndarray:
     """Boolean map (the size of `prob`) of the regions that belong to the main person.
 
@@ -103,7 +130,4 @@ def main_subject(prob: np.ndarray) -> np.ndarray:
     keep[np.unique(labels[near_main])] = True
     keep &= in_columns >= 0.5 * areas
     keep[0], keep[main] = False, True
-    # Grow the kept regions a little so their soft edges at full resolution survive the cut.
-    kept_grid = keep[labels].astype(np.float32)
-    kept_grid = np.asarray(Image.fromarray(kept_grid).resize((prob.shape[1], prob.shape[0]), Image.BILINEAR))
-    return kept_grid > 0.0
+    return _on_photo_grid(keep[labels], prob.shape)

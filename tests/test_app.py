@@ -166,7 +166,7 @@ def test_health_info_and_docs(client):
     assert info["model"]["views"][0] == "square" and set(info["model"]["views"]) <= {"square", "mirrored-aspect"}
     assert str(ROOT) not in json.dumps(info)  # nothing about the server's disk
     assert {"subject", "confidence", "on_empty", "decontaminate"} <= set(info["features"])
-    assert info["options"]["subject"] == "all" and info["options"]["decontaminate"] is True
+    assert info["options"]["subject"] == "people" and info["options"]["decontaminate"] is True
     schema = client.get("/openapi.json").json()
     params = {p["name"] for p in schema["paths"]["/remove-background"]["post"]["parameters"]}
     assert {"format", "bg_color", "crop", "crop_margin", "max_size", "threshold", "refine", "subject", "on_empty"} <= params

@@ -58,6 +58,19 @@ def test_main_person_only_drops_the_passer_by(client):
     assert (only_main[main] >= 128).mean() > 0.9
 
 
+def test_stray_blobs_are_left_out_by_default_and_kept_with_subject_all(client, photos):
+    from training.evaluate import load_truth, score_image
+
+    photo = next(p for p in photos if p.stem == "pexels-photo-665321")  # a singer; hands of other players at the left edge
+    truth = load_truth(photo.with_suffix(".png"))
+    people = np.asarray(png(client.post("/mask", files=upload(photo)))) >= 128
+    every_region = np.asarray(png(client.post("/mask?subject=all", files=upload(photo)))) >= 128
+    assert (people & ~every_region).mean() < 0.001  # the default only takes regions away...
+    assert (every_region & ~people).mean() > 0.01  # ...here the blobs at the left edge, which the truth leaves out
+    iou_people, iou_every_region = (score_image(mask.astype(np.float32), truth)["iou"] for mask in (people, every_region))
+    assert iou_people > iou_every_region + 0.02
+
+
 def test_a_photo_without_a_person_says_so(client):
     response = client.post("/remove-background", files=upload(NO_PERSON))
     assert response.headers["X-Person-Found"] == "false" and response.headers["X-Subject-BBox"] == "none"
