@@ -37,7 +37,8 @@ class MaskOptions(BaseModel):
     max_size: int | None = Field(None, ge=16, le=8192, description="Longest side of the output in pixels (never enlarges).")
     subject: Literal["people", "all", "main"] = Field(
         DEFAULT_SUBJECT,
-        description="people: the people, without stray blobs under 30% of the largest region's area; "
+        description="people: the people, without stray blobs (regions under 30% of the largest one's area that the "
+        "model is also unsure of); "
         "all: every region the model marks; main: only the main person (the photo's subject).",
     )
     zoom: bool = Field(

@@ -28,10 +28,12 @@ MIN_PERSON_SHARE = 0.0005
 # columns, is a part of the main person cut off by something in front (a bag strap, an arm across the
 # body); a region beside the main person is another person.
 PART_REACH = 0.12
-# A region under this share of the largest region's area is a stray blob (a bag, a balloon, a lamp) rather than
-# a person. Dropping them pays on dev val for every model measured, though it also drops a person this much
-# smaller than the largest one (python -m scripts.stray_share, models/README.md "Stray blobs").
+# A region under STRAY_SHARE of the largest region's area, on which the model is also unsure (mean probability
+# under STRAY_CONFIDENCE), is a stray blob (a bag, a balloon, a lamp) rather than a person. Dropping them pays on dev
+# val for every model measured; the confidence clause keeps most of the small people the model is sure of, which
+# size alone drops (python -m scripts.stray_share, models/README.md "Stray blobs").
 STRAY_SHARE = 0.3
+STRAY_CONFIDENCE = 0.8
 
 
 @dataclass(frozen=True)
@@ -89,16 +91,18 @@ def _on_photo_grid(grid_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(upsampled) > 0.0
 
 
-def without_strays(prob: np.ndarray, share: float = STRAY_SHARE) -> np.ndarray:
+def without_strays(prob: np.ndarray, share: float = STRAY_SHARE, confidence: float = STRAY_CONFIDENCE) -> np.ndarray:
     """Boolean map (the size of `prob`): False on the stray blobs, regions under `share` of the largest
-    region's area; True elsewhere, so a photo with one region, or none, keeps every pixel."""
+    region's area with a mean probability under `confidence`; True elsewhere, so a photo with one region, or
+    none, keeps every pixel."""
     grid = coarse_grid(prob)
     labels, count = label_regions(grid >= PERSON)
     if count <= 1:
         return np.ones(prob.shape, bool)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     areas[0] = 0
-    kept = areas >= share * areas.max()
+    sureness = np.bincount(labels.ravel(), weights=grid.ravel(), minlength=count + 1) / np.maximum(areas, 1)
+    kept = (areas >= share * areas.max()) | (sureness >= confidence)
     stray = ~kept
     kept[0] = stray[0] = False
     return ~_on_photo_grid(stray[labels], prob.shape) | _on_photo_grid(kept[labels], prob.shape)

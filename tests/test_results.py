@@ -61,14 +61,15 @@ def test_main_person_only_drops_the_passer_by(client):
 def test_stray_blobs_are_left_out_by_default_and_kept_with_subject_all(client, photos):
     from training.evaluate import load_truth, score_image
 
-    photo = next(p for p in photos if p.stem == "pexels-photo-665321")  # a singer; hands of other players at the left edge
-    truth = load_truth(photo.with_suffix(".png"))
+    photo = next(p for p in photos if p.stem == "pexels-photo-665321")  # a singer; specks by the drum at the left edge
+    truth = load_truth(photo.with_suffix(".png")) >= 0.5
     people = np.asarray(png(client.post("/mask", files=upload(photo)))) >= 128
     every_region = np.asarray(png(client.post("/mask?subject=all", files=upload(photo)))) >= 128
-    assert (people & ~every_region).mean() < 0.001  # the default only takes regions away...
-    assert (every_region & ~people).mean() > 0.01  # ...here the blobs at the left edge, which the truth leaves out
+    dropped = every_region & ~people
+    assert not (people & ~every_region).any()  # the default only takes regions away...
+    assert dropped.mean() > 0.001 and not (dropped & truth).any()  # ...here specks that are no person
     iou_people, iou_every_region = (score_image(mask.astype(np.float32), truth)["iou"] for mask in (people, every_region))
-    assert iou_people > iou_every_region + 0.02
+    assert iou_people > iou_every_region + 0.003
 
 
 def test_a_photo_without_a_person_says_so(client):

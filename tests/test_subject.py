@@ -21,20 +21,22 @@ def test_regions_are_eight_connected():
     assert count == 2 and labels[0, 0] == labels[1, 1] != labels[5, 5]
 
 
-def test_stray_blobs_are_dropped_and_people_of_a_size_kept():
+def test_small_unsure_regions_are_dropped_and_people_kept():
     prob = np.full((300, 400), 0.05, np.float32)  # faint haze everywhere: not a region, left as it is
     blob(prob, 40, 100, 250, 100)  # a person
     blob(prob, 90, 250, 200, 60)  # another, half the first's area
-    blob(prob, 20, 340, 30, 30)  # a balloon, under a tenth of it
+    blob(prob, 20, 340, 30, 30, value=0.65)  # a balloon the model is unsure of, under a tenth of the person
+    blob(prob, 240, 20, 40, 20)  # a distant person the model is sure of, as small
     kept = subject.without_strays(prob)
-    assert kept[150, 150] and kept[200, 280] and not kept[35, 355]
-    assert kept[5, 5] and kept[295, 395]  # away from the blob nothing changes
+    assert kept[150, 150] and kept[200, 280] and kept[260, 30] and not kept[35, 355]
+    assert kept[5, 5] and kept[295, 395]  # away from the balloon nothing changes
     assert subject.without_strays(prob, share=0.02)[35, 355]  # a smaller share keeps the balloon
-    assert not subject.without_strays(prob, share=0.6)[200, 280]  # a larger one drops the second person too
+    assert not subject.without_strays(prob, confidence=1.01)[260, 30]  # size alone drops the distant person too
+    assert not subject.without_strays(prob, share=0.6, confidence=1.01)[200, 280]  # and a larger share the second person
 
 
 def test_a_single_region_keeps_every_pixel():
-    prob = blob(np.full((200, 300), 0.2, np.float32), 30, 100, 150, 80)
+    prob = blob(np.full((200, 300), 0.2, np.float32), 30, 100, 150, 80, value=0.6)
     assert subject.without_strays(prob).all()
     assert subject.without_strays(np.zeros((200, 300), np.float32)).all()
 
