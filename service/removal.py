@@ -21,8 +21,8 @@ from service.zoom import zoomed_map
 DEFAULT_REFINE = True
 # The second look at small subjects (service.zoom) is off by default: on dev val it did not pay (models/README.md).
 DEFAULT_ZOOM = False
-# Stray blobs far smaller than the largest person are dropped by default: it pays on dev val (models/README.md,
-# "Stray blobs"); "all" keeps every region the model marks, as before.
+# Stray blobs (small regions the model is unsure of, service.subject.without_strays) are dropped by default: it pays
+# on dev val (models/README.md, "Stray blobs"); "all" keeps every region the model marks, as before.
 DEFAULT_SUBJECT = "people"
 # What each `subject` choice keeps of the model's map; "all" keeps all of it.
 KEEP_RULES = {"people": subject.without_strays, "main": subject.main_subject}

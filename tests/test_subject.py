@@ -21,6 +21,41 @@ def test_regions_are_eight_connected():
     assert count == 2 and labels[0, 0] == labels[1, 1] != labels[5, 5]
 
 
+def flood_fill_regions(binary):
+    """The plain way: a queue per region, cells in raster order."""
+    from collections import deque
+
+    labels, count = np.zeros(binary.shape, np.int32), 0
+    for start in zip(*np.nonzero(binary), strict=True):
+        if labels[start]:
+            continue
+        count += 1
+        labels[start], queue = count, deque([start])
+        while queue:
+            y, x = queue.popleft()
+            for ny in range(max(0, y - 1), min(binary.shape[0], y + 2)):
+                for nx in range(max(0, x - 1), min(binary.shape[1], x + 2)):
+                    if binary[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = count
+                        queue.append((ny, nx))
+    return labels, count
+
+
+def test_regions_match_a_flood_fill():
+    rng = np.random.default_rng(7)
+    serpent = np.zeros((33, 40), bool)  # one region whose far end is 300 cells away from its first
+    serpent[::4] = True
+    for row in range(0, 29, 4):
+        serpent[row : row + 5, 39 if row % 8 == 0 else 0] = True
+    grids = [rng.random((30, 45)) < density for density in (0.2, 0.45, 0.6, 0.8) for _ in range(5)]
+    grids += [serpent, np.zeros((4, 4), bool), np.ones((1, 7), bool), np.eye(6, dtype=bool)]
+    for grid in grids:
+        labels, count = subject.label_regions(grid)
+        expected_labels, expected_count = flood_fill_regions(grid)
+        assert count == expected_count and np.array_equal(labels, expected_labels)
+    assert subject.label_regions(serpent)[1] == 1
+
+
 def test_small_unsure_regions_are_dropped_and_people_kept():
     prob = np.full((300, 400), 0.05, np.float32)  # faint haze everywhere: not a region, left as it is
     blob(prob, 40, 100, 250, 100)  # a person
