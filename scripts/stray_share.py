@@ -24,7 +24,7 @@ from service.matte import decontaminate
 from service.refine import full_resolution_alpha
 from service.removal import alpha_curve
 from training import edges
-from training.evaluate import FALSE_BLOB_SHARE, MAX_EVAL_PIXELS, THRESHOLD, load_truth, person_free_crop, score_image
+from training.evaluate import FALSE_BLOB_SHARE, MAX_EVAL_PIXELS, load_truth, on_screen, person_free_crop, score_image
 
 DEFAULT_RULE = (subject.STRAY_SHARE, subject.STRAY_CONFIDENCE)
 RULES = ((0.0, 1.0), (0.2, 1.01), (0.3, 1.01), (0.4, 1.01), (0.3, 0.9), DEFAULT_RULE, (0.3, 0.7))  # (share, confidence)
@@ -43,17 +43,16 @@ def served_alphas(segmenter, photo) -> dict[tuple, np.ndarray]:
     return alphas
 
 
-def screen_edge_errors(segmenter, sample, index: int) -> dict[tuple, float]:
+def screen_edge_errors(segmenter, photo: Image.Image, sample, index: int) -> dict[tuple, float]:
     """Per rule, the edge error of the cutout of the photo's person pasted on a flat screen colour."""
-    photo = np.asarray(decode_image(sample.image.read_bytes(), MAX_EVAL_PIXELS))
-    person = load_truth(sample.mask) >= THRESHOLD
-    screen = edges.SCREENS[index % len(edges.SCREENS)]
-    composite = Image.fromarray(edges.screen_composite(photo, person, screen))  # what the service decodes from its PNG
+    pixels = np.asarray(photo)
+    person, screen, composite = on_screen(pixels, sample, index)
+    composite = Image.fromarray(composite)  # what the service decodes from its PNG
     errors = {}
     for rule, alpha in served_alphas(segmenter, composite).items():
         rgba = compose.rgba_pixels(composite, alpha)
         decontaminate(rgba, composite)
-        errors[rule] = edges.composite_scores(photo, person, screen, rgba[..., :3], alpha)["edge_error"]
+        errors[rule] = edges.composite_scores(pixels, person, screen, rgba[..., :3], alpha)["edge_error"]
     return errors
 
 
@@ -62,14 +61,15 @@ def main() -> None:
     photo_scores, crop_areas, screen_errors = ({rule: [] for rule in RULES} for _ in range(3))
     for index, sample in enumerate(samples):
         truth = load_truth(sample.mask)
-        for rule, alpha in served_alphas(segmenter, decode_image(sample.image.read_bytes(), MAX_EVAL_PIXELS)).items():
+        photo = decode_image(sample.image.read_bytes(), MAX_EVAL_PIXELS)
+        for rule, alpha in served_alphas(segmenter, photo).items():
             scores = score_image((alpha >= 128).astype(np.float32), truth)
             photo_scores[rule].append((scores["iou"], scores["boundary_f"]))
         crop = person_free_crop(sample)
         if crop is not None:
             for rule, alpha in served_alphas(segmenter, crop).items():
                 crop_areas[rule].append(float((alpha >= 128).mean()))
-        for rule, error in screen_edge_errors(segmenter, sample, index).items():
+        for rule, error in screen_edge_errors(segmenter, photo, sample, index).items():
             screen_errors[rule].append(error)
 
     every_region = np.array(photo_scores[RULES[0]])[:, 0]

@@ -161,14 +161,21 @@ def evaluate_photos(predict: Predict, samples: Iterable[dataset.Sample], options
     return summary, records
 
 
+def on_screen(photo: np.ndarray, sample: dataset.Sample, index: int) -> tuple[np.ndarray, tuple[int, int, int], np.ndarray]:
+    """The sample's true person, the screen colour of the index-th photo (alternately green and magenta), and
+    the photo's person pasted on it."""
+    person = load_truth(sample.mask) >= THRESHOLD
+    screen = edges.SCREENS[index % len(edges.SCREENS)]
+    return person, screen, edges.screen_composite(photo, person, screen)
+
+
 def evaluate_screens(predict: Predict, samples: Iterable[dataset.Sample]) -> tuple[dict, list[dict]]:
     """Each photo's person on a flat screen colour, alternately green and magenta."""
     records = []
     for index, sample in enumerate(samples):
         photo = np.asarray(decode_image(sample.image.read_bytes(), MAX_EVAL_PIXELS))
-        person = load_truth(sample.mask) >= THRESHOLD
-        screen = edges.SCREENS[index % len(edges.SCREENS)]
-        served = predict(_png(edges.screen_composite(photo, person, screen)), {})
+        person, screen, composite = on_screen(photo, sample, index)
+        served = predict(_png(composite), {})
         scores = edges.composite_scores(photo, person, screen, served.rgb, served.alpha)
         records.append({"stem": sample.stem, **scores, **edges.haze_and_holes(person, served.alpha)})
     keys = ("edge_error", "colour_bleed", "haze", "holes")
