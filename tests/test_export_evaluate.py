@@ -242,6 +242,44 @@ def test_a_graph_onnxruntime_cannot_load_is_refused_with_the_reason():
         check_parity(lambda batch: batch, broken, np.zeros((1, TINY_SIZE, TINY_SIZE, 3), np.float32))
 
 
+def test_a_graph_whose_mask_has_another_shape_is_refused_though_the_values_agree():
+    """tf2onnx once folded the last Reshape and Squeeze into a 5-D mask, (1, N, H, W, 1): every value right, so
+    only the shape tells, and numpy would broadcast it against Keras' (N, H, W, 1) without a word."""
+    from onnx import TensorProto, helper
+
+    from training.export import OPSET, check_parity
+
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["grey"], axes=[3], keepdims=1),
+        helper.make_node("Unsqueeze", ["grey", "front"], ["mask"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "five_d_mask",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, None, None, 3])],
+        [helper.make_tensor_value_info("mask", TensorProto.FLOAT, None)],
+        [helper.make_tensor("front", TensorProto.INT64, [1], [0])],
+    )
+    five_d = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    batch = np.random.default_rng(0).uniform(0, 255, (2, TINY_SIZE, TINY_SIZE, 3)).astype(np.float32)
+    grey = lambda images: images.mean(axis=3, keepdims=True)  # noqa: E731
+    assert np.allclose(ort.InferenceSession(five_d.SerializeToString()).run(None, {"image": batch})[0][0], grey(batch))
+    with pytest.raises(ExportError, match=r"mask is \(1, 2, .*Keras' \(2, "):
+        check_parity(grey, five_d, batch)
+
+
+def test_conversion_leaves_tf2onnx_optimizers_as_they_were():
+    from tf2onnx import optimizer
+
+    from training.export import UNSAFE_OPTIMIZERS, _without_optimizers
+
+    before = list(optimizer._optimizers)
+    with _without_optimizers(optimizer._optimizers, UNSAFE_OPTIMIZERS):
+        assert not set(UNSAFE_OPTIMIZERS) & set(optimizer._optimizers)
+        assert [name for name in before if name not in UNSAFE_OPTIMIZERS] == list(optimizer._optimizers)
+    assert list(optimizer._optimizers) == before  # same names, same order: the order is the order they run in
+
+
 def test_scale_averaging_export_is_the_mean_of_both_scales(tiny_run, tiny_onnx, tmp_path):
     import tensorflow as tf
 

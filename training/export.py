@@ -7,6 +7,7 @@ output `mask` (person probability), and metadata_props describing everything els
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -129,11 +130,33 @@ def convert_to_onnx(predict, size: int | None) -> onnx.ModelProto:
     """size: the input's fixed side, or None for any height and width."""
     import tensorflow as tf
     import tf2onnx
+    from tf2onnx import optimizer
 
     function = tf.function(lambda image: {"mask": predict(image)})
     spec = [tf.TensorSpec((None, size, size, 3), tf.float32, name="image")]
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
+    with _without_optimizers(optimizer._optimizers, UNSAFE_OPTIMIZERS):
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
     return proto
+
+
+# tf2onnx's reshape optimizer, on the graph for any input shape, sometimes folds the output's last Reshape and
+# Squeeze into one Reshape to a 5-D shape: the mask comes out (1, N, H, W, 1). Whether it does depends on the
+# order of a set of names, so on Python's per-process hash seed: the same weights export right in one process and
+# wrong in the next (PYTHONHASHSEED=2 did it for the shipped graph; without this optimizer that seed exports right).
+UNSAFE_OPTIMIZERS = ("reshape_optimizer",)
+
+
+@contextlib.contextmanager
+def _without_optimizers(optimizers: dict, names: tuple[str, ...]):
+    """tf2onnx's optimizer registry (a module-level dict) without `names` for the duration of one conversion."""
+    original = dict(optimizers)  # its order is the order they run in
+    for name in names:
+        optimizers.pop(name, None)
+    try:
+        yield
+    finally:
+        optimizers.clear()
+        optimizers.update(original)
 
 
 def fitted_batch(samples: list[dataset.Sample], size: int, fit_mode: str) -> np.ndarray:
@@ -161,6 +184,8 @@ def cpu_session(proto: onnx.ModelProto, what: str = "converted"):
 def check_parity(predict, proto: onnx.ModelProto, batch: np.ndarray) -> float:
     onnx_out = cpu_session(proto).run(None, {"image": batch})[0]
     keras_out = np.asarray(predict(batch))
+    if onnx_out.shape != keras_out.shape:  # numpy would broadcast (1, N, H, W, 1) against (N, H, W, 1) silently
+        raise ExportError(f"the ONNX graph's mask is {onnx_out.shape}, Keras' {keras_out.shape}; not writing the file")
     diff = float(np.max(np.abs(onnx_out - keras_out)))
     if diff > PARITY_TOLERANCE:
         raise ExportError(f"ONNX and Keras disagree by {diff:.2e} (> {PARITY_TOLERANCE:.0e}); not writing the file")
