@@ -18,11 +18,10 @@ import numpy as np
 from PIL import Image
 
 from scripts.dev_val import model_and_val_samples
-from service import compose, subject
+from service import subject
 from service.imaging import decode_image
-from service.matte import decontaminate
 from service.refine import full_resolution_alpha
-from service.removal import alpha_curve
+from service.removal import CutoutOptions, Segmentation, alpha_curve, render_cutout
 from training import edges
 from training.evaluate import FALSE_BLOB_SHARE, MAX_EVAL_PIXELS, load_truth, on_screen, person_free_crop, score_image
 
@@ -50,9 +49,8 @@ def screen_edge_errors(segmenter, photo: Image.Image, sample, index: int) -> dic
     composite = Image.fromarray(composite)  # what the service decodes from its PNG
     errors = {}
     for rule, alpha in served_alphas(segmenter, composite).items():
-        rgba = compose.rgba_pixels(composite, alpha)
-        decontaminate(rgba, composite)
-        errors[rule] = edges.composite_scores(pixels, person, screen, rgba[..., :3], alpha)["edge_error"]
+        cutout = render_cutout(composite, Segmentation(alpha, True, 1.0), CutoutOptions()).image
+        errors[rule] = edges.composite_scores(pixels, person, screen, np.asarray(cutout)[..., :3], alpha)["edge_error"]
     return errors
 
 
