@@ -39,6 +39,6 @@ lint: $(VENV)/.dev
 # Two workers, each given whole test files: most of a TensorFlow test is single-threaded tracing, so the
 # second uses the idle core; the tiny training run both need is built once (tests/conftest.py, built_once).
 # One compute thread per worker (TensorFlow, OpenMP/BLAS): two workers with a pool as large as the machine
-# each would spin on the other's core (README, "make test" timings).
+# each would spin on the other's core (timings: README, "Quick start").
 test: $(VENV)/.dev browser lint
 	TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
