@@ -134,6 +134,20 @@ def tiny_config(data: Path, out: Path, **overrides):
     return FitConfig(data=str(data), out=str(out), **{**options, **overrides})
 
 
+@pytest.fixture
+def eager_keras_steps():
+    """Keras runs the test's training steps eagerly. For the few steps these tests take, tracing ResNet-50 into a
+    graph costs more than the steps themselves; what they check (where the weights start, resuming, replicas) is
+    decided outside the step. The traced path stays tested: the tiny run and the shape tests train in graphs."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory, tiny_run) -> Path:
     """The tiny run exported by the project's export code (fp32, with parity check and metadata)."""

@@ -30,7 +30,7 @@ def stored_arrays(path):
 
 
 @pytest.mark.skipif(not SHIPPED_WEIGHTS.exists(), reason="the release's Keras weights are not in models/")
-def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, shapes_dataset):
+def test_fine_tuning_starts_from_the_shipped_weights(tmp_path, shapes_dataset, eager_keras_steps):
     """`fit --init-from models/cutout-person.weights.h5` on a fresh machine: no ImageNet file, the file's weights."""
     from training.fit import build_starting_model
     from training.model import build_model

@@ -36,7 +36,7 @@ def test_loss_goes_down_on_an_easy_set(tiny_run):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
-def test_resume_continues_from_the_last_epoch_with_optimizer_state(tmp_path, tiny_run):
+def test_resume_continues_from_the_last_epoch_with_optimizer_state(tmp_path, tiny_run, eager_keras_steps):
     run = tmp_path / "resumed"
     subprocess.run(["cp", "-r", str(tiny_run), str(run)], check=True)
     config = FitConfig.load(run)
@@ -90,6 +90,7 @@ def test_cli_reports_a_bad_dataset_without_traceback(tmp_path):
 
 MIRRORED_SCRIPT = """
 import sys, tensorflow as tf
+tf.config.run_functions_eagerly(True)  # as tests/conftest.py's eager_keras_steps, and why
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from training.fit import FitConfig, fit, make_strategy

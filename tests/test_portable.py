@@ -98,7 +98,7 @@ def test_weights_come_back_in_chunks_and_become_a_run(tiny_run, tmp_path):
         import_weights(tiny_run, tmp_path / "short", tmp_path / "bad")
 
 
-def test_a_portable_run_fine_tunes_and_reports(shapes_dataset, tiny_run, tmp_path):
+def test_a_portable_run_fine_tunes_and_reports(shapes_dataset, tiny_run, tmp_path, eager_keras_steps):
     pack(shapes_dataset, tmp_path / "train.npz", side=48)
     init = tmp_path / "init.weights.h5"
     load_trained_model(tiny_run, TINY_SIZE)[0].save_weights(init)
