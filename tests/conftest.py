@@ -137,8 +137,9 @@ def tiny_config(data: Path, out: Path, **overrides):
 @pytest.fixture
 def eager_keras_steps():
     """Keras runs the test's training steps eagerly. For the few steps these tests take, tracing ResNet-50 into a
-    graph costs more than the steps themselves; what they check (where the weights start, resuming, replicas) is
-    decided outside the step. The traced path stays tested: the tiny run and the aspect-view shapes test train in graphs."""
+    graph costs more than the steps themselves, and what they check (where the weights start, resuming, that two
+    replicas train) does not hang on the step being a graph. The traced path stays tested: the tiny run and the
+    aspect-view shapes test train in graphs."""
     import tensorflow as tf
 
     tf.config.run_functions_eagerly(True)
