@@ -21,6 +21,19 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 SQUARE = "square"  # the photo fitted to the model's square input (its "cutout.fit" rule)
 MIRRORED_ASPECT = "mirrored-aspect"  # the photo mirrored at its own aspect ratio, about as many pixels as the square
 VIEWS = (SQUARE, MIRRORED_ASPECT)
+# Keeps the views' log-odds finite where a view is certain (a probability of exactly 0 or 1).
+SURE = 1e-4
+
+
+def average_log_odds(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two views' probability maps (one shape) -> the probability of their mean log-odds.
+
+    Where one view is sure and the other unsure, the sure one decides; the plain mean of probabilities lets the
+    unsure one pull a clear pixel to the cut. On dev val this scores higher than the plain mean with the same
+    views (models/README.md, "Views")."""
+    first, second = (np.clip(p.astype(np.float32), SURE, 1 - SURE) for p in (first, second))
+    person, background = np.sqrt(first * second), np.sqrt((1 - first) * (1 - second))
+    return person / (person + background)
 
 
 class ModelLoadError(RuntimeError):
@@ -122,14 +135,14 @@ class Segmenter:
             prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
         )
         if MIRRORED_ASPECT in self.info.views:
-            prob = (prob + self.predict_mirrored_aspect(image, prob.shape[1], prob.shape[0])) / 2
+            prob = average_log_odds(prob, self.predict_mirrored_aspect(image, prob.shape[1], prob.shape[0]))
         return prob
 
     def predict_mirrored_aspect(self, image: Image.Image, width: int, height: int) -> np.ndarray:
         """The person probability of the photo run mirrored at its own aspect ratio, as a width x height map.
 
         A second look whose mistakes the square's rarely shares: the square squeezes the photo, and the mirror
-        turns it; averaged with the square it scores higher on dev val than the square mirror pair at the same
+        turns it; combined with the square it scores higher on dev val than the square mirror pair at the same
         cost (models/README.md, "Views")."""
         view_height, view_width = aspect_area_shape(image.width, image.height, self.info.input_size)
         view = mirrored_view(image, view_height, view_width)

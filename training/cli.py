@@ -101,8 +101,8 @@ def _add_export_parser(sub) -> None:
     p.add_argument(
         "--aspect-view",
         action="store_true",
-        help="a graph for any input shape; the service averages the square with the photo mirrored at its own "
-        "aspect ratio (instead of --flip-tta, same compute)",
+        help="a graph for any input shape; the service averages the log-odds of the square and of the photo "
+        "mirrored at its own aspect ratio (instead of --flip-tta, same compute)",
     )
     p.add_argument(
         "--scales",

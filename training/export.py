@@ -99,7 +99,10 @@ def with_scale_averaging(predict_by_size: dict, size: int):
 
 def tta_description(flip_tta: bool, scales: list[int], size: int, aspect_view: bool = False) -> str:
     if aspect_view:
-        return f"the service averages the square with the photo mirrored at its aspect ratio ({SQUARE},{MIRRORED_ASPECT})"
+        return (
+            "the service averages the log-odds of the square and of the photo mirrored at its aspect ratio "
+            f"({SQUARE},{MIRRORED_ASPECT})"
+        )
     parts = ["hflip-average"] if flip_tta else []
     if any(scale != size for scale in scales):
         parts.append("scale-average " + "+".join(map(str, scales)))
