@@ -21,6 +21,10 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 SQUARE = "square"  # the photo fitted to the model's square input (its "cutout.fit" rule)
 MIRRORED_ASPECT = "mirrored-aspect"  # the photo mirrored at its own aspect ratio, about as many pixels as the square
 VIEWS = (SQUARE, MIRRORED_ASPECT)
+# How a file with both views is run, as its "cutout.tta" metadata tells readers of the file.
+TWO_VIEWS_DESCRIPTION = (
+    f"the service averages the log-odds of the square and of the photo mirrored at its aspect ratio ({SQUARE},{MIRRORED_ASPECT})"
+)
 # Keeps the views' log-odds finite where a view is certain (a probability of exactly 0 or 1).
 SURE = 1e-4
 

@@ -13,8 +13,8 @@ pytest.importorskip("tensorflow", reason="the [train] extra is not installed")
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from service.fitting import aspect_area_shape  # noqa: E402
-from service.segmenter import MIRRORED_ASPECT, SQUARE, ModelLoadError, Segmenter  # noqa: E402
+from service.fitting import aspect_area_shape, fit_image  # noqa: E402
+from service.segmenter import MIRRORED_ASPECT, SQUARE, SURE, ModelLoadError, Segmenter  # noqa: E402
 from tests.conftest import INT8_WEIGHT_LIMIT, TINY_SIZE, int8_weight_range  # noqa: E402
 from training import dataset  # noqa: E402
 from training.export import ExportError, export, load_trained_model  # noqa: E402
@@ -177,6 +177,21 @@ def test_card_stamps_the_evaluation_into_the_model(tiny_onnx, tmp_path):
     assert card["input_size"] == TINY_SIZE and card["note"] == "x" and card["precision"] == "fp32"
     assert meta["cutout.name"] == card["name"] == "stamped"
     assert meta["cutout.version"] == card["version"] == __version__
+    assert meta["cutout.tta"] == "none"  # one view: nothing for the service to combine
+
+
+def test_card_stamps_how_this_service_combines_two_views(tiny_onnx, tmp_path):
+    from training.card import set_metadata, stamp
+
+    model = tmp_path / "two-views.onnx"
+    exported_by_an_older_release = onnx.load(str(tiny_onnx))
+    meta = {p.key: p.value for p in exported_by_an_older_release.metadata_props}
+    old = "the service averages the square with the photo mirrored at its aspect ratio (square,mirrored-aspect)"
+    set_metadata(exported_by_an_older_release, {**meta, "cutout.views": f"{SQUARE},{MIRRORED_ASPECT}", "cutout.tta": old})
+    onnx.save(exported_by_an_older_release, str(model))
+    stamp(model, {"metrics": {"mean_iou": 0.5}})
+    stamped = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert stamped["cutout.tta"] != old and "log-odds" in stamped["cutout.tta"]
 
 
 def test_flip_averaging_export_is_mirror_symmetric(tiny_run, tmp_path):
@@ -209,13 +224,22 @@ def test_aspect_view_export_takes_any_shape_and_the_service_averages_both_views(
     view = np.asarray(photo.resize((width, height), Image.BILINEAR), dtype=np.float32)[None, :, ::-1]
     mirrored = session.run(None, {"image": np.ascontiguousarray(view)})[0][0, :, ::-1, 0]
     mirrored = np.asarray(Image.fromarray(np.ascontiguousarray(mirrored)).resize(square.shape[::-1], Image.BILINEAR))
-    log_odds = [np.log(p / (1 - p)) for p in (square.astype(np.float64), mirrored.astype(np.float64))]
+    # The service clips each view at SURE so that a certain pixel keeps finite log-odds.
+    views = [np.clip(p.astype(np.float64), SURE, 1 - SURE) for p in (square, mirrored)]
+    log_odds = [np.log(p / (1 - p)) for p in views]
     np.testing.assert_allclose(segmenter.predict_small(photo), 1 / (1 + np.exp(-(log_odds[0] + log_odds[1]) / 2)), atol=1e-4)
     assert segmenter.predict(photo).shape == (60, 90)
 
     half = tmp_path / "aspect-fp16.onnx"  # the CUDA file: the same views, run here on CPU
     export(tiny_run, half, precision="fp16", aspect_view=True)
-    np.testing.assert_allclose(Segmenter(half, provider="cpu").predict_small(photo), segmenter.predict_small(photo), atol=0.02)
+    half_segmenter = Segmenter(half, provider="cpu")
+    assert half_segmenter.info.views == (SQUARE, MIRRORED_ASPECT)
+    square_input = fit_image(photo, TINY_SIZE, segmenter.info.fit_mode)[0][None]
+    for model_input in (square_input, np.ascontiguousarray(view)):  # each view; log-odds magnify fp16's rounding near 0 and 1
+        np.testing.assert_allclose(
+            half_segmenter.predict_model_size(model_input), segmenter.predict_model_size(model_input), atol=0.02
+        )
+    assert np.mean((half_segmenter.predict_small(photo) >= 0.5) == (segmenter.predict_small(photo) >= 0.5)) > 0.99
 
 
 def test_aspect_view_is_refused_where_the_service_cannot_run_it(tiny_run, tiny_onnx, tmp_path):

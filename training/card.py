@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from service import __version__
+from service.segmenter import MIRRORED_ASPECT, TWO_VIEWS_DESCRIPTION
 
 
 def set_metadata(proto, entries: dict[str, str]) -> None:
@@ -22,14 +23,17 @@ def set_metadata(proto, entries: dict[str, str]) -> None:
 def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict:
     """Write the evaluation's metrics into the model's metadata; return the card as a dict.
 
-    Stamping is the shipping step: the model takes the name of the file it ships as, and the version of the release
-    it ships in (the export may have run before the version was bumped)."""
+    Stamping is the shipping step: the model takes the name of the file it ships as, the version of the release
+    it ships in (the export may have run before the version was bumped), and, for a file the service runs on two
+    views, how this service combines them (a release may change that without a new export)."""
     import onnx
 
     proto = onnx.load(str(model_path))
     meta = {p.key: p.value for p in proto.metadata_props}
     meta["cutout.name"] = model_path.stem
     meta["cutout.version"] = __version__
+    if MIRRORED_ASPECT in meta.get("cutout.views", ""):
+        meta["cutout.tta"] = TWO_VIEWS_DESCRIPTION
     metrics = {**evaluation["metrics"], "split": evaluation.get("split", "val"), "refine": evaluation.get("refine")}
     meta["cutout.val_metrics"] = json.dumps(metrics)
     set_metadata(proto, meta)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from service import __version__
 from service.fitting import PAD_RGB, aspect_area_shape, fit_image, mirrored_view
-from service.segmenter import MIRRORED_ASPECT, SQUARE
+from service.segmenter import MIRRORED_ASPECT, SQUARE, TWO_VIEWS_DESCRIPTION
 from training import dataset
 from training.card import set_metadata
 from training.fit import FitConfig, initial_weights_path
@@ -99,10 +99,7 @@ def with_scale_averaging(predict_by_size: dict, size: int):
 
 def tta_description(flip_tta: bool, scales: list[int], size: int, aspect_view: bool = False) -> str:
     if aspect_view:
-        return (
-            "the service averages the log-odds of the square and of the photo mirrored at its aspect ratio "
-            f"({SQUARE},{MIRRORED_ASPECT})"
-        )
+        return TWO_VIEWS_DESCRIPTION
     parts = ["hflip-average"] if flip_tta else []
     if any(scale != size for scale in scales):
         parts.append("scale-average " + "+".join(map(str, scales)))

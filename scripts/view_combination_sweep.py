@@ -1,0 +1,98 @@
+"""How should the service combine its two views of a photo? Score several rules on dev val, each through the
+served path (stray blobs, guided filter, alpha), as `python -m training evaluate --parts photos,no_person` does.
+
+Each view's map is computed once per photo and kept, so every further rule costs the refinement and scoring only:
+
+    python -m scripts.view_combination_sweep models/cutout-person.onnx mean logit logit:0.55 logit:0.5:stray=0.9
+
+A rule is KIND[:ASPECT_WEIGHT][:stray=SURENESS][:cut=SHIFT]: KIND `mean` (of probabilities, as 0.14.0 to 0.19.0
+served) or `logit` (of log-odds, as served since 0.19.1); ASPECT_WEIGHT is the mirrored aspect view's share (0.5);
+`stray=` the sureness under which a small region is a stray blob (service.subject.STRAY_CONFIDENCE); `cut=` moves
+the soft alpha's 0.3..0.7 ramp, and with it the 0.5 cut, by SHIFT. Prints one line per rule: mean IoU, boundary F,
+person-free crops with a false blob, mean false area.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+
+import numpy as np
+
+from service import matte, removal, subject
+from service.fitting import fit_image
+from service.segmenter import SURE, Segmenter
+from training import dataset
+from training.evaluate import evaluate, segmenter_predict
+
+
+def combine(square: np.ndarray, aspect: np.ndarray, kind: str, aspect_weight: float) -> np.ndarray:
+    if kind == "mean":
+        return (1 - aspect_weight) * square + aspect_weight * aspect
+    square, aspect = (np.clip(p, SURE, 1 - SURE) for p in (square, aspect))
+    log_odds = (1 - aspect_weight) * np.log(square / (1 - square)) + aspect_weight * np.log(aspect / (1 - aspect))
+    return (1 / (1 + np.exp(-log_odds))).astype(np.float32)
+
+
+class ViewsOnce(Segmenter):
+    """The shipped segmenter with each photo's two view maps kept, and the rule that combines them settable."""
+
+    def __init__(self, model: str):
+        super().__init__(model, provider="cpu")
+        self.views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.rule = ("logit", 0.5)
+
+    def predict_small(self, image):
+        key = hashlib.sha1(image.tobytes()).hexdigest()
+        if key not in self.views:
+            fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
+            square = self.predict_model_size(fitted[None])[0]
+            square = np.ascontiguousarray(
+                square[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
+            )
+            self.views[key] = (square, self.predict_mirrored_aspect(image, square.shape[1], square.shape[0]))
+        return combine(*self.views[key], *self.rule)
+
+
+def parse_rule(text: str) -> tuple[str, float, float, float]:
+    kind, *rest = text.split(":")
+    if kind not in ("mean", "logit"):
+        raise SystemExit(f"unknown rule {text!r}: KIND is mean or logit")
+    weight, stray, shift = 0.5, subject.STRAY_CONFIDENCE, 0.0
+    for part in rest:
+        if part.startswith("stray="):
+            stray = float(part.removeprefix("stray="))
+        elif part.startswith("cut="):
+            shift = float(part.removeprefix("cut="))
+        else:
+            weight = float(part)
+    return kind, weight, stray, shift
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="an ONNX file with both views (exported with --aspect-view)")
+    parser.add_argument("rules", nargs="+", help="KIND[:ASPECT_WEIGHT][:stray=SURENESS][:cut=SHIFT]")
+    parser.add_argument("--data", default="../shared/data/people_segmentation")
+    args = parser.parse_args()
+    segmenter = ViewsOnce(args.model)
+    samples = dataset.validate(dataset.discover(args.data).val, "val")
+    for text in args.rules:
+        kind, weight, stray, shift = parse_rule(text)
+        segmenter.rule = (kind, weight)
+        # The service reads these at call time; this process only ever scores.
+        removal.KEEP_RULES["people"] = functools.partial(subject.without_strays, confidence=stray)
+        removal.shape_alpha = functools.partial(matte.shape_alpha, low=matte.ALPHA_LOW + shift, high=matte.ALPHA_HIGH + shift)
+        result = evaluate(segmenter_predict(segmenter), samples, ["photos", "no_person"], progress=False)
+        photos, no_person = result["metrics"], result["no_person"]
+        blobs = round(no_person["false_blob_share"] * no_person["crops"])
+        print(
+            f"{text:28s} mean IoU {photos['mean_iou']:.4f}  boundary F {photos['boundary_f']:.4f}  "
+            f"false blobs {blobs} of {no_person['crops']}  false area {no_person['mean_false_area']:.2%}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
