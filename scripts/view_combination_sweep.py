@@ -21,7 +21,6 @@ import hashlib
 import numpy as np
 
 from service import matte, removal, subject
-from service.fitting import fit_image
 from service.segmenter import SURE, Segmenter
 from training import dataset
 from training.evaluate import evaluate, segmenter_predict
@@ -46,11 +45,7 @@ class ViewsOnce(Segmenter):
     def predict_small(self, image):
         key = hashlib.sha1(image.tobytes()).hexdigest()
         if key not in self.views:
-            fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
-            square = self.predict_model_size(fitted[None])[0]
-            square = np.ascontiguousarray(
-                square[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
-            )
+            square = self.predict_square(image)
             self.views[key] = (square, self.predict_mirrored_aspect(image, square.shape[1], square.shape[0]))
         return combine(*self.views[key], *self.rule)
 

@@ -133,14 +133,18 @@ class Segmenter:
 
     def predict_small(self, image: Image.Image) -> np.ndarray:
         """RGB image -> float32 person probability of the photo's area, at the model's resolution."""
-        fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
-        prob = self.predict_model_size(fitted[None])[0]
-        prob = np.ascontiguousarray(
-            prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
-        )
+        prob = self.predict_square(image)
         if MIRRORED_ASPECT in self.info.views:
             prob = average_log_odds(prob, self.predict_mirrored_aspect(image, prob.shape[1], prob.shape[0]))
         return prob
+
+    def predict_square(self, image: Image.Image) -> np.ndarray:
+        """The person probability of the photo fitted to the model's square, cut back to the photo's area."""
+        fitted, placement = fit_image(image, self.info.input_size, self.info.fit_mode, self.info.pad_rgb)
+        prob = self.predict_model_size(fitted[None])[0]
+        return np.ascontiguousarray(
+            prob[placement.top : placement.top + placement.height, placement.left : placement.left + placement.width]
+        )
 
     def predict_mirrored_aspect(self, image: Image.Image, width: int, height: int) -> np.ndarray:
         """The person probability of the photo run mirrored at its own aspect ratio, as a width x height map.

@@ -32,7 +32,7 @@ def stamp(model_path: Path, evaluation: dict, extra: dict | None = None) -> dict
     meta = {p.key: p.value for p in proto.metadata_props}
     meta["cutout.name"] = model_path.stem
     meta["cutout.version"] = __version__
-    if MIRRORED_ASPECT in meta.get("cutout.views", ""):
+    if MIRRORED_ASPECT in meta.get("cutout.views", "").split(","):
         meta["cutout.tta"] = TWO_VIEWS_DESCRIPTION
     metrics = {**evaluation["metrics"], "split": evaluation.get("split", "val"), "refine": evaluation.get("refine")}
     meta["cutout.val_metrics"] = json.dumps(metrics)
