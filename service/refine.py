@@ -3,7 +3,7 @@
 The model sees the photo at a few hundred pixels; the guided filter (He et al., 2010) lets the
 upsampled mask follow the photo's real edges (hair, fingers) at full resolution. It runs as the "fast
 guided filter" (He & Sun, 2015): the linear coefficients are fitted on a copy of at most
-REFINE_WORK_SIDE pixels per side. Only the last step, alpha = shape(a * grey + b) with a and b
+REFINE_WORK_SIDE pixels per side. Only the last step, alpha = shape(a . rgb + b) with a and b
 bilinearly upsampled, runs at full resolution, in strips of STRIP_ROWS rows read from the photo and
 written straight to uint8: no full-size copy of the photo, float or not, and none of the map is ever
 made, so a 24 MP photo costs little more memory than its own pixels.
@@ -16,11 +16,11 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-# Twice the model's input size is ample: the model's output carries no finer detail than that.
-REFINE_WORK_SIDE = 640
+# The model's input size: its map carries no finer detail, and fitted there the filter's window spans the map's
+# soft edge, which scores higher on dev val than a fit at 640 (models/README.md, "Colour guide").
+REFINE_WORK_SIDE = 416
 EPS = 1e-3
 STRIP_ROWS = 256  # full-resolution rows done at a time (alpha, RGBA, edge colours)
-GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
 
 
 def _window_sums(x: np.ndarray, axis: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,25 +47,50 @@ def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     return sums / (counts[..., None] if x.ndim == 3 else counts)
 
 
-def guided_coefficients(guide: np.ndarray, prob: np.ndarray, radius: int, eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel (a, b), box-averaged, such that the output is a * guide + b (guide: grey, 0..1)."""
-    mean_i, mean_p = box_mean(guide, radius), box_mean(prob, radius)
-    cov_ip = box_mean(guide * prob, radius) - mean_i * mean_p
-    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box_mean(a, radius), box_mean(b, radius)
+def guided_coefficients(guide: np.ndarray, prob: np.ndarray, radius: int, eps: float = EPS) -> np.ndarray:
+    """Per-pixel coefficients, box-averaged, such that the output is a . guide + b (He et al.'s colour guided
+    filter): an H x W x 4 array, a for R, G, B then b (guide: H x W x 3, 0..1).
+
+    A colour guide follows edges between colours of one brightness (a red coat on green grass) that a grey guide
+    cannot see; on dev val it scores higher than the grey one (models/README.md, "Colour guide")."""
+    height, width, _ = guide.shape
+    red, green, blue = guide[..., 0], guide[..., 1], guide[..., 2]
+    # One box mean over every product the filter needs: the guide, guide x prob, prob, the guide's 6 moments.
+    stacked = np.stack([red, green, blue, *(guide * prob[..., None]).transpose(2, 0, 1), prob,
+                        red * red, red * green, red * blue, green * green, green * blue, blue * blue], axis=-1)
+    means = box_mean(stacked, radius)
+    mean_i, mean_ip, mean_p = means[..., 0:3], means[..., 3:6], means[..., 6]
+    cov_ip = mean_ip - mean_i * mean_p[..., None]
+    rr, rg, rb, gg, gb, bb = (means[..., 7 + k] for k in range(6))
+    mr, mg, mb = mean_i[..., 0], mean_i[..., 1], mean_i[..., 2]
+    rr, rg, rb = rr - mr * mr + eps, rg - mr * mg, rb - mr * mb
+    gg, gb, bb = gg - mg * mg + eps, gb - mg * mb, bb - mb * mb + eps
+    # The inverse of each pixel's symmetric 3 x 3 covariance by cofactors: far faster than a batched solve.
+    inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rg * rb - rr * gb, rr * gg - rg * rg
+    det = rr * inv_rr + rg * inv_rg + rb * inv_rb
+    c_r, c_g, c_b = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
+    coefficients = np.empty((height, width, 4), np.float32)
+    coefficients[..., 0] = (inv_rr * c_r + inv_rg * c_g + inv_rb * c_b) / det
+    coefficients[..., 1] = (inv_rg * c_r + inv_gg * c_g + inv_gb * c_b) / det
+    coefficients[..., 2] = (inv_rb * c_r + inv_gb * c_g + inv_bb * c_b) / det
+    coefficients[..., 3] = mean_p - np.sum(coefficients[..., :3] * mean_i, axis=-1)
+    return box_mean(coefficients, radius)
 
 
-def grey(photo_rgb: np.ndarray) -> np.ndarray:
-    return photo_rgb.astype(np.float32) @ GREY_WEIGHTS
+def guide_image(photo_rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> the guide the filter reads: float32 RGB, 0..1."""
+    return photo_rgb.astype(np.float32) * np.float32(1 / 255)
+
+
+def apply_coefficients(coefficients: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    return np.clip(np.einsum("hwc,hwc->hw", coefficients[..., :3], guide) + coefficients[..., 3], 0.0, 1.0)
 
 
 def guided_filter(guide_rgb: np.ndarray, prob: np.ndarray, radius: int, eps: float = EPS) -> np.ndarray:
-    """Filter `prob` (HxW, 0..1) with a greyscale version of `guide_rgb` (HxWx3, 0..255) as guide."""
-    guide = grey(guide_rgb)
-    a, b = guided_coefficients(guide, prob.astype(np.float32), radius, eps)
-    return np.clip(a * guide + b, 0.0, 1.0)
+    """Filter `prob` (HxW, 0..1) with the photo `guide_rgb` (HxWx3, 0..255) as guide."""
+    guide = guide_image(guide_rgb)
+    return apply_coefficients(guided_coefficients(guide, prob.astype(np.float32), radius, eps), guide)
 
 
 def resize_map(array: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -89,8 +114,11 @@ class Upsampler:
 
     def strip(self, small: np.ndarray, top: int, bottom: int) -> np.ndarray:
         low, high, weight = (part[top:bottom] for part in self.rows)
-        rows = small[low] * (1.0 - weight[:, None]) + small[high] * weight[:, None]
+        # Trailing axes (channels) ride along.
+        weight = weight.reshape((-1,) + (1,) * (small.ndim - 1))
+        rows = small[low] * (1.0 - weight) + small[high] * weight
         left, right, col_weight = self.cols
+        col_weight = col_weight.reshape((-1,) + (1,) * (small.ndim - 2))
         return rows[:, left] * (1.0 - col_weight) + rows[:, right] * col_weight
 
 
@@ -119,12 +147,11 @@ def full_resolution_alpha(
         small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
         small_photo = np.asarray(photo if shrink == 1.0 else photo.resize((small_w, small_h), Image.BILINEAR))
         radius = max(2, int(round(2 * max(small_h, small_w) / model_size)))
-        a, b = guided_coefficients(grey(small_photo), _small(small_prob, small_w, small_h), radius)
-        upsampler = Upsampler(a.shape, height, width)
+        coefficients = guided_coefficients(guide_image(small_photo), _small(small_prob, small_w, small_h), radius)
+        upsampler = Upsampler(coefficients.shape[:2], height, width)
 
         def prob_rows(top: int, bottom: int) -> np.ndarray:
-            guide = grey(photo_rows(photo, top, bottom))
-            return np.clip(upsampler.strip(a, top, bottom) * guide + upsampler.strip(b, top, bottom), 0.0, 1.0)
+            return apply_coefficients(upsampler.strip(coefficients, top, bottom), guide_image(photo_rows(photo, top, bottom)))
 
     else:
         small = small_prob.astype(np.float32)

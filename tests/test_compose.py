@@ -109,6 +109,37 @@ def test_guided_filter_snaps_a_blurry_mask_to_the_photo_edge():
     assert refined[:, 27].mean() < blurry[:, 27].mean() and refined[:, 33].mean() > blurry[:, 33].mean()
 
 
+def test_guided_filter_sees_an_edge_between_colours_of_one_brightness():
+    # Red against green of the same grey level (0.299 R = 0.587 G): no edge at all to a grey guide.
+    photo = np.zeros((60, 60, 3), np.float32)
+    photo[:, :30, 0] = 196.3
+    photo[:, 30:, 1] = 100.0
+    grey = photo @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.ptp(grey) < 0.1
+    blurry = np.clip((np.arange(60) - 20) / 20, 0, 1)[None, :].repeat(60, 0).astype(np.float32)
+    refined = guided_filter(photo, blurry, radius=4, eps=1e-4)
+    assert np.all(refined[:, 30] - refined[:, 29] > 0.2)
+    assert refined[:, 27].mean() < blurry[:, 27].mean() and refined[:, 33].mean() > blurry[:, 33].mean()
+
+
+def test_guided_coefficients_solve_each_pixels_colour_least_squares():
+    from service.refine import box_mean, guided_coefficients
+
+    rng = np.random.default_rng(3)
+    guide, prob = rng.random((20, 24, 3)).astype(np.float32), rng.random((20, 24)).astype(np.float32)
+    radius, eps = 2, 1e-3
+    coefficients = guided_coefficients(guide, prob, radius, eps)
+    # He et al.'s closed form per window, with numpy's solver, then the same box averaging.
+    mean_i, mean_p = box_mean(guide, radius), box_mean(prob, radius)
+    cov_ip = box_mean(guide * prob[..., None], radius) - mean_i * mean_p[..., None]
+    moments = box_mean((guide[..., :, None] * guide[..., None, :]).reshape(20, 24, 9), radius).reshape(20, 24, 3, 3)
+    sigma = moments - mean_i[..., :, None] * mean_i[..., None, :]
+    a = np.linalg.solve(sigma + eps * np.eye(3), cov_ip[..., None])[..., 0]
+    b = mean_p - np.sum(a * mean_i, axis=-1)
+    expected = box_mean(np.concatenate([a, b[..., None]], axis=-1).astype(np.float32), radius)
+    assert np.allclose(coefficients, expected, atol=1e-4)
+
+
 def as_float_alpha(prob: np.ndarray) -> np.ndarray:
     return np.round(prob * 255).astype(np.uint8)
 
