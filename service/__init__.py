@@ -7,7 +7,7 @@ Python API for scripts:
     cutout = remove_background(segmenter, Image.open("photo.jpg"))   # RGBA PIL image
 """
 
-__version__ = "0.19.1"
+__version__ = "0.20.0"
 
 from service.api import cutout, mask, mask_result, remove_background  # noqa: E402
 from service.removal import NoPersonFound, Result  # noqa: E402

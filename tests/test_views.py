@@ -26,3 +26,11 @@ def test_certain_views_stay_finite():
     certain = average_log_odds(np.float32([[0.0, 1.0, 1.0]]), np.float32([[1.0, 1.0, 0.0]]))
     assert np.isfinite(certain).all() and certain.dtype == np.float32
     np.testing.assert_allclose(certain, [[0.5, 1.0, 0.5]], atol=1e-3)
+
+
+def test_the_sweep_reads_every_part_of_a_rule_and_defaults_to_what_is_served():
+    from scripts.view_combination_sweep import parse_rule
+    from service import refine, subject
+
+    assert parse_rule("logit") == ("logit", 0.5, subject.STRAY_CONFIDENCE, 0.0, refine.REFINE_WORK_SIDE)
+    assert parse_rule("mean:0.6:stray=0.9:cut=-0.02:side=640") == ("mean", 0.6, 0.9, -0.02, 640)
