@@ -56,8 +56,8 @@ def guided_coefficients(guide: np.ndarray, prob: np.ndarray, radius: int, eps: f
     height, width, _ = guide.shape
     red, green, blue = guide[..., 0], guide[..., 1], guide[..., 2]
     # One box mean over every product the filter needs: the guide, guide x prob, prob, the guide's 6 moments.
-    stacked = np.stack([red, green, blue, *(guide * prob[..., None]).transpose(2, 0, 1), prob,
-                        red * red, red * green, red * blue, green * green, green * blue, blue * blue], axis=-1)
+    moments = [red * red, red * green, red * blue, green * green, green * blue, blue * blue]
+    stacked = np.concatenate([guide, guide * prob[..., None], prob[..., None], np.stack(moments, axis=-1)], axis=-1)
     means = box_mean(stacked, radius)
     mean_i, mean_ip, mean_p = means[..., 0:3], means[..., 3:6], means[..., 6]
     cov_ip = mean_ip - mean_i * mean_p[..., None]
