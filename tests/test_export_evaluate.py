@@ -227,7 +227,9 @@ def test_aspect_view_export_takes_any_shape_and_the_service_averages_both_views(
     # The service clips each view at SURE so that a certain pixel keeps finite log-odds.
     views = [np.clip(p.astype(np.float64), SURE, 1 - SURE) for p in (square, mirrored)]
     log_odds = [np.log(p / (1 - p)) for p in views]
-    np.testing.assert_allclose(segmenter.predict_small(photo), 1 / (1 + np.exp(-(log_odds[0] + log_odds[1]) / 2)), atol=1e-4)
+    # 2e-4: the segmenter's session and this one sum in different orders (threads), which on some CPUs moves a
+    # probability of this untrained model by just over 1e-4; a wrong combination rule is off by far more.
+    np.testing.assert_allclose(segmenter.predict_small(photo), 1 / (1 + np.exp(-(log_odds[0] + log_odds[1]) / 2)), atol=2e-4)
     assert segmenter.predict(photo).shape == (60, 90)
 
     half = tmp_path / "aspect-fp16.onnx"  # the CUDA file: the same views, run here on CPU
